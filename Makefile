@@ -1,0 +1,88 @@
+# pyleakbpf: build, test, demo. As root on Debian 12, `make demo` and
+# `make test` install what is missing (see `deps`) and need nothing else.
+
+CLANG    ?= clang
+CC       ?= cc
+BPFTOOL  ?= bpftool
+ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+
+OUT      := build
+BPF_OBJ  := $(OUT)/pyleak.bpf.o
+SKEL     := $(OUT)/pyleak.skel.h
+BIN      := pyleakbpf
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
+	    -Ibpf -I$(OUT) -Iuser
+LDLIBS   := -lbpf -lelf -lz
+
+BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
+	      -Ivmlinux -Ibpf -I/usr/include/$(MULTIARCH)
+
+USER_SRC := user/main.c user/target.c user/elffile.c user/pyversions.c \
+	    user/probes.c user/symbolize.c user/report.c user/memread.c
+USER_OBJ := $(patsubst user/%.c,$(OUT)/%.o,$(USER_SRC))
+LIB_OBJ  := $(filter-out $(OUT)/main.o,$(USER_OBJ))
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(OUT)/unit_tests
+
+# Debian packages the build, tests and demo need.
+DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
+	    make gcc python3 python3-pytest python3.11 python3.11-dbg
+DEPS_STAMP := $(OUT)/.deps
+
+.PHONY: all deps test unit integration demo clean
+
+all: $(BIN)
+
+# Install missing Debian packages (root only; skipped when all are present).
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	@mkdir -p $(OUT)
+	@missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing $$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "deps: need root to apt-get install: $$missing" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi
+	@touch $@
+
+$(OUT):
+	@mkdir -p $@
+
+$(BPF_OBJ): bpf/pyleak.bpf.c bpf/pystack.bpf.h bpf/pyleak.h | $(DEPS_STAMP) $(OUT)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(SKEL): $(BPF_OBJ)
+	$(BPFTOOL) gen skeleton $< > $@
+
+$(OUT)/%.o: user/%.c user/*.h bpf/pyleak.h $(SKEL) | $(OUT)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BIN): $(USER_OBJ)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(UNIT_BIN): $(UNIT_SRC) tests/unit/unit.h $(LIB_OBJ)
+	$(CC) $(CFLAGS) -Itests/unit $(UNIT_SRC) $(LIB_OBJ) $(LDLIBS) -o $@
+
+unit: $(UNIT_BIN)
+	./$(UNIT_BIN)
+
+integration: $(BIN)
+	python3 -m pytest -ra -v tests
+
+test: $(DEPS_STAMP)
+	$(MAKE) $(BIN) $(UNIT_BIN)
+	./$(UNIT_BIN)
+	python3 -m pytest -ra -v tests
+
+demo: $(DEPS_STAMP)
+	$(MAKE) $(BIN)
+	./demo/run.sh
+
+clean:
+	rm -rf $(OUT) $(BIN)

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pyleakbpf: outstanding CPython allocations by Python stack.
+ *
+ * Entry uprobes remember the request of an allocator call per thread, the
+ * return uprobe records the block (address -> size, stack, time) and adds
+ * it to its stack's aggregates; free uprobes take it away again. The loader
+ * decides which functions get which program (see user/probes.c) and passes
+ * the hook index and class in the attach cookie.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "pyleak.h"
+#include "pystack.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Sizes are set by the loader before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);			/* tgid */
+	__type(value, struct proc_info);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 524288);
+	__type(key, struct alloc_key);
+	__type(value, struct alloc_info);
+} allocs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);			/* stack id */
+	__type(value, struct pystack);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);			/* stack id */
+	__type(value, struct site_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);			/* tid */
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk_scratch);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTERS_LEN);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} new_stacks SEC(".maps");
+
+/* An index into inflight.lv the verifier can see is in range. */
+static __always_inline __u32 lv_idx(__u32 i)
+{
+	asm volatile("" : "+r"(i));	/* keep clang from dropping the mask */
+	return i & (MAX_NEST - 1);
+}
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		(*v)++;
+}
+
+/* The target's proc_info, or NULL if this process is not traced. */
+static __always_inline struct proc_info *traced(__u32 tgid)
+{
+	struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (p && p->finalizing) {
+		count(MAX_HOOKS + CNT_FINAL_IGNORED);
+		return NULL;
+	}
+	return p;
+}
+
+static __always_inline void stats_add(__u64 stack_id, __s64 bytes, __s64 n,
+				      int is_alloc)
+{
+	struct site_stats *s = bpf_map_lookup_elem(&stats, &stack_id);
+
+	if (!s) {
+		struct site_stats zero = {};
+
+		if (!is_alloc)
+			return;
+		bpf_map_update_elem(&stats, &stack_id, &zero, BPF_NOEXIST);
+		s = bpf_map_lookup_elem(&stats, &stack_id);
+		if (!s) {
+			count(MAX_HOOKS + CNT_STATS_FULL);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&s->out_bytes, bytes);
+	__sync_fetch_and_add(&s->out_count, n);
+	if (is_alloc) {
+		__sync_fetch_and_add(&s->total_bytes, bytes);
+		__sync_fetch_and_add(&s->total_count, n);
+	}
+}
+
+/* Forget a block; returns 1 if it was known. */
+static __always_inline int drop_block(__u32 tgid, __u64 addr)
+{
+	struct alloc_key k = { .tgid = tgid, .addr = addr };
+	struct alloc_info *a = bpf_map_lookup_elem(&allocs, &k);
+
+	if (!a)
+		return 0;
+	stats_add(a->stack_id, -(__s64)a->size, -1, 0);
+	bpf_map_delete_elem(&allocs, &k);
+	return 1;
+}
+
+static __always_inline __u64 capture_stack(const struct proc_info *p,
+					   __u32 tgid, __u32 tid)
+{
+	struct walk_scratch *s;
+	struct new_stack_event *ev;
+	__u32 zero = 0;
+	__u64 id;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return STACK_ID_LOST;
+	id = walk_python_stack(p, s, tgid, tid);
+	if (s->st.flags & STACK_NO_TSTATE)
+		count(MAX_HOOKS + CNT_NO_TSTATE);
+	if (s->st.flags & STACK_READ_ERR)
+		count(MAX_HOOKS + CNT_STACK_READ_ERR);
+	if (s->st.flags & STACK_TRUNCATED)
+		count(MAX_HOOKS + CNT_TRUNCATED);
+
+	if (bpf_map_lookup_elem(&stacks, &id))
+		return id;
+	if (bpf_map_update_elem(&stacks, &id, &s->st, BPF_NOEXIST)) {
+		if (bpf_map_lookup_elem(&stacks, &id))
+			return id;	/* another CPU won the race */
+		count(MAX_HOOKS + CNT_STACKS_FULL);
+		return STACK_ID_LOST;
+	}
+	ev = bpf_ringbuf_reserve(&new_stacks, sizeof(*ev), 0);
+	if (ev) {
+		ev->stack_id = id;
+		bpf_ringbuf_submit(ev, 0);
+	} else {
+		count(MAX_HOOKS + CNT_NEW_STACK_LOST);
+	}
+	return id;
+}
+
+static __always_inline void record_block(const struct proc_info *p, __u32 tgid,
+					 __u32 tid, __u64 addr, __u64 size,
+					 __u32 hook)
+{
+	struct alloc_key k = { .tgid = tgid, .addr = addr };
+	struct alloc_info a = {
+		.size = size,
+		.hook = hook,
+	};
+
+	/* A live entry at this address means its free was never seen. */
+	if (drop_block(tgid, addr))
+		count(MAX_HOOKS + CNT_REUSED);
+
+	a.stack_id = capture_stack(p, tgid, tid);
+	a.ts_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&allocs, &k, &a, BPF_ANY)) {
+		count(MAX_HOOKS + CNT_ALLOCS_FULL);
+		return;
+	}
+	stats_add(a.stack_id, (__s64)size, 1, 1);
+}
+
+/* --- entry side ------------------------------------------------------ */
+
+/* Forget pending levels whose stack pointer is at or below sp. */
+static __always_inline __u32 pop_stale(struct inflight *f, __u64 sp)
+{
+	__u32 d = f->depth;
+	int i;
+
+	if (d > MAX_NEST)
+		d = MAX_NEST;
+	for (i = 0; i < MAX_NEST && d > 0; i++) {
+		if (f->lv[lv_idx(d - 1)].sp > sp)
+			break;
+		count(MAX_HOOKS + CNT_UNMATCHED);
+		d--;
+	}
+	f->depth = d;
+	return d;
+}
+
+static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 arg,
+				 __u64 nitems)
+{
+	__u64 sp = PT_REGS_SP(ctx);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	struct inflight *f;
+	struct nest_level *l;
+	__u32 d;
+
+	if (!traced(tgid))
+		return 0;
+	count(cookie & 0xff & (MAX_HOOKS - 1));
+
+	f = bpf_map_lookup_elem(&inflight, &tid);
+	if (!f) {
+		struct inflight zero = {};
+
+		bpf_map_update_elem(&inflight, &tid, &zero, BPF_NOEXIST);
+		f = bpf_map_lookup_elem(&inflight, &tid);
+		if (!f) {
+			count(MAX_HOOKS + CNT_INFLIGHT_FULL);
+			return 0;
+		}
+	}
+	/*
+	 * Stacks grow down: a pending call at or below this stack pointer has
+	 * returned without us seeing it (probe attached mid-call): drop it.
+	 */
+	d = pop_stale(f, sp);
+	if (d >= MAX_NEST) {
+		count(MAX_HOOKS + CNT_NEST_OVERFLOW);
+		return 0;
+	}
+	f->depth = d + 1;
+	l = &f->lv[lv_idx(d)];
+	l->sp = sp;
+	l->size = size;
+	l->arg = arg;
+	l->nitems = nitems;
+	l->hook = cookie & 0xff;
+	l->klass = (cookie >> 8) & 0xff;
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_enter, __u64 size)
+{
+	return enter(ctx, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_enter, __u64 nelem, __u64 elsize)
+{
+	return enter(ctx, nelem * elsize, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
+{
+	return enter(ctx, size, ptr, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(slot_alloc_enter, __u64 type, __s64 nitems)
+{
+	return enter(ctx, 0, type, nitems);
+}
+
+/* tp_alloc's request: _PyObject_VAR_SIZE(type, nitems + 1) + pre-header. */
+static __always_inline __u64 slot_size(const struct py_offsets *o, __u64 type,
+				       __u64 nitems)
+{
+	__s64 basic = 0, item = 0;
+	__u64 flags = 0, size;
+
+	if (bpf_probe_read_user(&basic, sizeof(basic), (void *)(type + o->type_basicsize)) ||
+	    bpf_probe_read_user(&item, sizeof(item), (void *)(type + o->type_itemsize)) ||
+	    bpf_probe_read_user(&flags, sizeof(flags), (void *)(type + o->type_flags)))
+		return 0;
+	size = ((__u64)basic + (nitems + 1) * (__u64)item + 7) & ~7ULL;
+	if (flags & (1ULL << 14))	/* Py_TPFLAGS_HAVE_GC */
+		size += o->gc_head_size;
+	if (flags & o->preheader_flags)
+		size += 16;
+	return size;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_return, __u64 ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	struct proc_info *p;
+	struct inflight *f;
+	struct nest_level lv;
+	__u32 d;
+
+	p = traced(tgid);
+	if (!p)
+		return 0;
+	f = bpf_map_lookup_elem(&inflight, &tid);
+	if (!f)
+		return 0;
+	/* the return address was popped: sp is 8 above the entry's */
+	d = pop_stale(f, PT_REGS_SP(ctx) - 16);
+	if (!d || f->lv[lv_idx(d - 1)].sp != PT_REGS_SP(ctx) - 8) {
+		count(MAX_HOOKS + CNT_UNMATCHED);
+		return 0;
+	}
+	f->depth = --d;
+	lv = f->lv[lv_idx(d)];
+
+	/*
+	 * PyMem_Raw* called by a pymalloc-domain function is that function's
+	 * own block (requests over 512 bytes): count it once, outside.
+	 */
+	if (lv.klass == HC_RAW && d > 0 &&
+	    f->lv[lv_idx(d - 1)].klass == HC_OBJ) {
+		count(MAX_HOOKS + CNT_NESTED_SKIPPED);
+		return 0;
+	}
+	if (!ret)
+		return 0;
+	if (lv.klass == HC_SLOT)
+		lv.size = slot_size(&p->off, lv.arg, lv.nitems);
+	else if (lv.arg)		/* realloc: the old block is gone */
+		drop_block(tgid, lv.arg);
+	record_block(p, tgid, tid, ret, lv.size, lv.hook);
+	return 0;
+}
+
+/* --- free side ------------------------------------------------------- */
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 ptr)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (!ptr || !traced(tgid))
+		return 0;
+	count(bpf_get_attach_cookie(ctx) & 0xff & (MAX_HOOKS - 1));
+	if (!drop_block(tgid, ptr))
+		count(MAX_HOOKS + CNT_FREE_UNKNOWN);
+	return 0;
+}
+
+/*
+ * tp_free of GC objects (PyObject_GC_Del) gets the object, which sits after
+ * its pre-header. Blocks recorded by tp_alloc are keyed by the object, those
+ * recorded by PyObject_Malloc by the block start: try both.
+ */
+SEC("uprobe")
+int BPF_KPROBE(gc_del_enter, __u64 op)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_info *p;
+	__u64 type = 0, flags = 0, pre;
+
+	if (!op)
+		return 0;
+	p = traced(tgid);
+	if (!p)
+		return 0;
+	count(bpf_get_attach_cookie(ctx) & 0xff & (MAX_HOOKS - 1));
+	if (drop_block(tgid, op))
+		return 0;
+	if (bpf_probe_read_user(&type, sizeof(type), (void *)(op + p->off.ob_type)) ||
+	    bpf_probe_read_user(&flags, sizeof(flags),
+				(void *)(type + p->off.type_flags)))
+		goto unknown;
+	pre = p->off.gc_head_size;
+	if (flags & p->off.preheader_flags)
+		pre += 16;
+	if (drop_block(tgid, op - pre))
+		return 0;
+unknown:
+	count(MAX_HOOKS + CNT_FREE_UNKNOWN);
+	return 0;
+}
+
+/* Py_FinalizeEx: what is outstanding now is what the program held. */
+SEC("uprobe")
+int BPF_KPROBE(finalize_enter)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (p)
+		p->finalizing = 1;
+	return 0;
+}

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0
+/* ELF files of the target: symbols, segments, PLT stubs (libelf). */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "elffile.h"
+
+struct sym {
+	const char *name;
+	uint64_t value;
+	uint64_t size;
+};
+
+struct plt_slot {
+	uint64_t got;		/* r_offset of the relocation */
+	const char *name;
+};
+
+struct elf_file {
+	int fd;
+	Elf *elf;
+	GElf_Ehdr ehdr;
+	bool has_symtab;
+	struct sym *syms;	/* .dynsym entries first, then .symtab */
+	size_t nsyms;
+	struct plt_slot *plt;
+	size_t nplt;
+	char build_id[41];
+};
+
+static int add_symbols(struct elf_file *ef, Elf_Scn *scn, GElf_Shdr *sh)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t n, i;
+	struct sym *s;
+
+	if (!data || !sh->sh_entsize)
+		return 0;
+	n = sh->sh_size / sh->sh_entsize;
+	s = realloc(ef->syms, (ef->nsyms + n) * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	ef->syms = s;
+	for (i = 0; i < n; i++) {
+		GElf_Sym sym;
+		const char *name;
+
+		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF)
+			continue;
+		name = elf_strptr(ef->elf, sh->sh_link, sym.st_name);
+		if (!name || !*name)
+			continue;
+		s[ef->nsyms].name = name;
+		s[ef->nsyms].value = sym.st_value;
+		s[ef->nsyms].size = sym.st_size;
+		ef->nsyms++;
+	}
+	return 0;
+}
+
+static void add_plt(struct elf_file *ef, Elf_Scn *scn, GElf_Shdr *sh)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	Elf_Scn *dynsym = elf_getscn(ef->elf, sh->sh_link);
+	GElf_Shdr dsh;
+	Elf_Data *ddata;
+	size_t n, i;
+
+	if (!data || !dynsym || !gelf_getshdr(dynsym, &dsh) || !sh->sh_entsize)
+		return;
+	ddata = elf_getdata(dynsym, NULL);
+	if (!ddata)
+		return;
+	n = sh->sh_size / sh->sh_entsize;
+	ef->plt = calloc(n, sizeof(*ef->plt));
+	if (!ef->plt)
+		return;
+	for (i = 0; i < n; i++) {
+		GElf_Rela r;
+		GElf_Sym sym;
+
+		if (!gelf_getrela(data, i, &r) ||
+		    !gelf_getsym(ddata, GELF_R_SYM(r.r_info), &sym))
+			continue;
+		ef->plt[ef->nplt].got = r.r_offset;
+		ef->plt[ef->nplt].name = elf_strptr(ef->elf, dsh.sh_link, sym.st_name);
+		ef->nplt++;
+	}
+}
+
+static void read_build_id(struct elf_file *ef, Elf_Scn *scn)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t off = 0, name_off, desc_off;
+	GElf_Nhdr nh;
+
+	while (data && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_descsz <= 20) {
+			const unsigned char *d = (const unsigned char *)data->d_buf + desc_off;
+			for (size_t i = 0; i < nh.n_descsz; i++)
+				sprintf(ef->build_id + 2 * i, "%02x", d[i]);
+			return;
+		}
+	}
+}
+
+struct elf_file *elf_file_open(const char *path, char *err, size_t errlen)
+{
+	struct elf_file *ef;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	elf_version(EV_CURRENT);
+	ef = calloc(1, sizeof(*ef));
+	if (!ef)
+		return NULL;
+	ef->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (ef->fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	ef->elf = elf_begin(ef->fd, ELF_C_READ_MMAP, NULL);
+	if (!ef->elf || elf_kind(ef->elf) != ELF_K_ELF || !gelf_getehdr(ef->elf, &ef->ehdr) ||
+	    elf_getshdrstrndx(ef->elf, &shstrndx)) {
+		snprintf(err, errlen, "%s is not an ELF file", path);
+		goto fail;
+	}
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		name = elf_strptr(ef->elf, shstrndx, sh.sh_name);
+		if (sh.sh_type == SHT_DYNSYM)
+			add_symbols(ef, scn, &sh);
+		else if (sh.sh_type == SHT_NOTE)
+			read_build_id(ef, scn);
+		else if (sh.sh_type == SHT_RELA && name && !strcmp(name, ".rela.plt"))
+			add_plt(ef, scn, &sh);
+	}
+	/* .symtab after .dynsym so exported names win on lookup */
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		GElf_Shdr sh;
+
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB) {
+			ef->has_symtab = true;
+			add_symbols(ef, scn, &sh);
+		}
+	}
+	return ef;
+fail:
+	elf_file_close(ef);
+	return NULL;
+}
+
+void elf_file_close(struct elf_file *ef)
+{
+	if (!ef)
+		return;
+	if (ef->elf)
+		elf_end(ef->elf);
+	if (ef->fd >= 0)
+		close(ef->fd);
+	free(ef->syms);
+	free(ef->plt);
+	free(ef);
+}
+
+bool elf_file_is_exec(const struct elf_file *ef)
+{
+	return ef->ehdr.e_type == ET_EXEC;
+}
+
+bool elf_file_has_symtab(const struct elf_file *ef)
+{
+	return ef->has_symtab;
+}
+
+const char *elf_file_build_id(const struct elf_file *ef)
+{
+	return ef->build_id;
+}
+
+int elf_file_symbol(const struct elf_file *ef, const char *name,
+		    uint64_t *value, uint64_t *size)
+{
+	for (size_t i = 0; i < ef->nsyms; i++) {
+		if (strcmp(ef->syms[i].name, name))
+			continue;
+		if (value)
+			*value = ef->syms[i].value;
+		if (size)
+			*size = ef->syms[i].size;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+uint64_t elf_file_base_vaddr(const struct elf_file *ef)
+{
+	uint64_t base = UINT64_MAX;
+	size_t n;
+
+	if (elf_getphdrnum(ef->elf, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(ef->elf, i, &ph) && ph.p_type == PT_LOAD) {
+			uint64_t v = ph.p_vaddr & ~(ph.p_align ? ph.p_align - 1 : 0);
+			if (v < base)
+				base = v;
+		}
+	}
+	return base == UINT64_MAX ? 0 : base;
+}
+
+int elf_file_vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr,
+			     uint64_t *off)
+{
+	size_t n;
+
+	if (elf_getphdrnum(ef->elf, &n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(ef->elf, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz) {
+			*off = vaddr - ph.p_vaddr + ph.p_offset;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int elf_file_read(const struct elf_file *ef, uint64_t vaddr, void *buf,
+		  size_t len)
+{
+	uint64_t off;
+	ssize_t n;
+
+	if (elf_file_vaddr_to_offset(ef, vaddr, &off))
+		return -ENOENT;
+	n = pread(ef->fd, buf, len, off);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+const char *elf_file_plt_target(const struct elf_file *ef, uint64_t vaddr)
+{
+	unsigned char b[16];
+	const unsigned char *p = b;
+	uint64_t got;
+	int32_t disp;
+
+	if (elf_file_read(ef, vaddr, b, sizeof(b)))
+		return NULL;
+	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
+		p += 4;				/* endbr64 */
+	if (p[0] == 0xf2)
+		p++;				/* bnd prefix */
+	if (p[0] != 0xff || p[1] != 0x25)	/* jmp *disp32(%rip) */
+		return NULL;
+	memcpy(&disp, p + 2, 4);
+	got = vaddr + (p - b) + 6 + disp;
+	for (size_t i = 0; i < ef->nplt; i++)
+		if (ef->plt[i].got == got)
+			return ef->plt[i].name;
+	return NULL;
+}
+
+int elf_file_section(const struct elf_file *ef, const char *name,
+		     uint64_t *addr, uint64_t *size)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(ef->elf, &shstrndx))
+		return -EINVAL;
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		GElf_Shdr sh;
+		const char *n;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		n = elf_strptr(ef->elf, shstrndx, sh.sh_name);
+		if (n && !strcmp(n, name)) {
+			*addr = sh.sh_addr;
+			*size = sh.sh_size;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pyleakbpf: which Python code holds the memory that is never freed?
+ *
+ *   find the interpreter (target.c) -> plan hooks (probes.c) -> load BPF,
+ *   attach -> symbolize new stacks as they appear (symbolize.c) -> report
+ *   at intervals, at -d, at Ctrl-C or when the target exits (report.c).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include "pyleak.skel.h"
+#include "probes.h"
+#include "pyversions.h"
+#include "report.h"
+#include "symbolize.h"
+#include "target.h"
+
+struct options {
+	pid_t pid;
+	double duration;
+	double interval;
+	int count;
+	long max_allocs;
+	long max_stacks;
+	bool verbose;
+	const char *outfile;
+	struct report_opts rep;
+};
+
+static volatile sig_atomic_t stop;
+static char libbpf_last[512];
+static bool verbose;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	va_list aq;
+
+	va_copy(aq, ap);
+	vsnprintf(libbpf_last, sizeof(libbpf_last), fmt, aq);
+	va_end(aq);
+	libbpf_last[strcspn(libbpf_last, "\n")] = 0;
+	if (verbose && level != LIBBPF_DEBUG)
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: pyleakbpf -p PID [options] [interval [count]]\n"
+"Report the allocations of a running CPython process that are still\n"
+"outstanding, by Python stack (innermost frame first).\n\n"
+"  -p, --pid PID         process to trace (required)\n"
+"  -d, --duration SECS   stop after SECS seconds and report\n"
+"  interval [count]      report every interval seconds, count times\n"
+"  -t, --top N           sites in the text report (default 10)\n"
+"  -f, --folded          folded stacks (flamegraph.pl input), bytes per stack\n"
+"  -o, --output FILE     write reports to FILE instead of stdout\n"
+"      --full-path       full file names in frames\n"
+"      --max-allocs N    live blocks tracked (default 524288)\n"
+"      --max-stacks N    distinct stacks kept (default 16384)\n"
+"  -v, --verbose         libbpf messages\n"
+"  -h, --help            this help\n"
+"Reports are written at Ctrl-C/SIGTERM, at -d, every interval, and when the\n"
+"target exits. Supported CPython versions: %s.\n", pyversion_supported());
+}
+
+static int die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "pyleakbpf: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static int parse_num(const char *s, double *v, double min)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtod(s, &end);
+	return errno || end == s || *end || *v < min ? -1 : 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS };
+	static const struct option lo[] = {
+		{ "pid", required_argument, 0, 'p' },
+		{ "duration", required_argument, 0, 'd' },
+		{ "top", required_argument, 0, 't' },
+		{ "folded", no_argument, 0, 'f' },
+		{ "output", required_argument, 0, 'o' },
+		{ "full-path", no_argument, 0, OPT_FULL },
+		{ "max-allocs", required_argument, 0, OPT_MAXA },
+		{ "max-stacks", required_argument, 0, OPT_MAXS },
+		{ "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0 },
+	};
+	double v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "p:d:t:fo:vh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_num(optarg, &v, 1) || v != (pid_t)v)
+				return die("invalid PID: %s", optarg);
+			o->pid = (pid_t)v;
+			break;
+		case 'd':
+			if (parse_num(optarg, &v, 0) || v == 0)
+				return die("invalid duration: %s", optarg);
+			o->duration = v;
+			break;
+		case 't':
+			if (parse_num(optarg, &v, 1) || v != (int)v)
+				return die("invalid --top: %s", optarg);
+			o->rep.top = (int)v;
+			break;
+		case 'f':
+			o->rep.folded = true;
+			break;
+		case 'o':
+			o->outfile = optarg;
+			break;
+		case OPT_FULL:
+			o->rep.full_path = true;
+			break;
+		case OPT_MAXA:
+		case OPT_MAXS:
+			if (parse_num(optarg, &v, 1) || v != (long)v || v > (1L << 26))
+				return die("invalid %s: %s", c == OPT_MAXA ? "--max-allocs" : "--max-stacks",
+					   optarg);
+			*(c == OPT_MAXA ? &o->max_allocs : &o->max_stacks) = (long)v;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return die("unknown option (see --help)");
+		}
+	}
+	if (optind < argc) {
+		if (parse_num(argv[optind], &v, 0) || v == 0)
+			return die("invalid interval: %s", argv[optind]);
+		o->interval = v;
+		optind++;
+	}
+	if (optind < argc) {
+		if (parse_num(argv[optind], &v, 1) || v != (int)v)
+			return die("invalid count: %s", argv[optind]);
+		o->count = (int)v;
+		optind++;
+	}
+	if (optind < argc)
+		return die("unexpected argument: %s", argv[optind]);
+	if (!o->pid)
+		return die("no target: give -p PID (see --help)");
+	return 0;
+}
+
+static int run(struct options *o)
+{
+	struct target t;
+	struct probe_plan plan;
+	struct symbolizer sym;
+	struct session s = { 0 };
+	struct pyleak_bpf *skel = NULL;
+	struct ring_buffer *rb = NULL;
+	struct proc_info pi = { 0 };
+	char err[512];
+	uint64_t deadline = 0, next = 0;
+	int ret = 1, tgid;
+
+	if (target_open(&t, o->pid, err, sizeof(err)))
+		return die("%s", err);
+	if (probes_plan(&plan, &t)) {
+		die("%s exports none of the allocator entry points", t.path);
+		goto out_target;
+	}
+
+	skel = pyleak_bpf__open();
+	if (!skel) {
+		die("cannot open the BPF object: %s", strerror(errno));
+		goto out_target;
+	}
+	bpf_map__set_max_entries(skel->maps.allocs, o->max_allocs);
+	bpf_map__set_max_entries(skel->maps.stacks, o->max_stacks);
+	bpf_map__set_max_entries(skel->maps.stats, o->max_stacks);
+	if (pyleak_bpf__load(skel)) {
+		int e = errno;
+
+		if (e == EPERM || e == EACCES)
+			die("permission denied loading BPF programs: run as root "
+			    "(needs CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)");
+		else if (e == ENOSYS)
+			die("this kernel has no BPF support (bpf(2): ENOSYS)");
+		else
+			die("cannot load the BPF programs: %s (%s)", strerror(e), libbpf_last);
+		goto out_skel;
+	}
+
+	tgid = t.pid;
+	pi.runtime_addr = t.runtime_addr;
+	pi.pycode_type = t.pycode_type;
+	pi.off = t.pv->bpf;
+	if (bpf_map__update_elem(skel->maps.procs, &tgid, sizeof(tgid), &pi, sizeof(pi), 0)) {
+		die("cannot register process %d: %s", t.pid, strerror(errno));
+		goto out_skel;
+	}
+
+	symbolizer_init(&sym, &t);
+	s.t = &t;
+	s.plan = &plan;
+	s.skel = skel;
+	s.sym = &sym;
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.new_stacks), report_on_new_stack, &s, NULL);
+	if (!rb) {
+		die("cannot open the ring buffer: %s", strerror(errno));
+		goto out_sym;
+	}
+	if (probes_attach(&plan, skel, &t, err, sizeof(err))) {
+		die("%s", err);
+		goto out_rb;
+	}
+	s.start_ns = now_ns();
+	fprintf(stderr, "pyleakbpf: tracing PID %d (CPython %s, %s) with %d hooks%s; Ctrl-C to report\n",
+		t.pid, t.version, t.path, plan.n,
+		plan.allocator_inlined ? " [pymalloc inlined: partial coverage]" : "");
+	if (o->duration)
+		deadline = s.start_ns + (uint64_t)(o->duration * 1e9);
+	if (o->interval)
+		next = s.start_ns + (uint64_t)(o->interval * 1e9);
+
+	ret = 0;
+	while (!stop) {
+		uint64_t now;
+
+		if (ring_buffer__poll(rb, 100) < 0 && errno != EINTR)
+			break;
+		now = now_ns();
+		if (!target_alive(&t)) {
+			ring_buffer__consume(rb);
+			s.target_exited = true;
+			break;
+		}
+		if (deadline && now >= deadline)
+			break;
+		if (next && now >= next) {
+			report_write(&s, &o->rep, "interval");
+			if (o->count && s.reports >= o->count)
+				goto done;
+			next += (uint64_t)(o->interval * 1e9);
+		}
+	}
+	ring_buffer__consume(rb);
+	report_write(&s, &o->rep, s.target_exited ? "target exited" :
+		     stop ? "interrupted" : "duration reached");
+done:
+	probes_detach(&plan);
+out_rb:
+	ring_buffer__free(rb);
+out_sym:
+	symbolizer_free(&sym);
+out_skel:
+	pyleak_bpf__destroy(skel);
+out_target:
+	target_close(&t);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {
+		.max_allocs = 524288,
+		.max_stacks = 16384,
+		.rep = { .top = 10, .out = stdout },
+	};
+	struct sigaction sa = { .sa_handler = on_signal };
+	int ret;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 1;
+	}
+	if (parse_args(argc, argv, &o))
+		return 1;
+	verbose = o.verbose;
+	libbpf_set_print(libbpf_log);
+	if (o.outfile) {
+		o.rep.out = fopen(o.outfile, "w");
+		if (!o.rep.out)
+			return die("cannot write %s: %s", o.outfile, strerror(errno));
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	ret = run(&o);
+	if (o.outfile)
+		fclose(o.rep.out);
+	return ret;
+}

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The probe planner: which of the interpreter's functions get a uprobe.
+ *
+ * Every hook costs a trap per call, so the plan is the smallest set that
+ * sees every allocation this build lets us see:
+ *  - the exported PyObject_*, PyMem_* and PyMem_Raw* entry points: they
+ *    are what C extensions call, and on builds without LTO what the whole
+ *    interpreter calls;
+ *  - when GCC inlined pymalloc into its callers (LTO/PGO distro builds),
+ *    the exported functions see almost nothing of the interpreter's own
+ *    allocations; tp_alloc/tp_free (PyType_GenericAlloc, PyObject_GC_Del)
+ *    are called through type slots and so survive: instances of Python
+ *    classes are seen through them;
+ *  - Py_FinalizeEx, so shutdown frees do not hide what the program held.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+#include "elffile.h"
+#include "pyleak.skel.h"
+#include "probes.h"
+#include "target.h"
+
+struct spec {
+	const char *func;
+	enum prog_kind kind;
+	enum hook_class klass;
+};
+
+static const struct spec exported[] = {
+	{ "PyObject_Malloc", PK_MALLOC, HC_OBJ },
+	{ "PyObject_Calloc", PK_CALLOC, HC_OBJ },
+	{ "PyObject_Realloc", PK_REALLOC, HC_OBJ },
+	{ "PyObject_Free", PK_FREE, HC_OBJ },
+	{ "PyMem_Malloc", PK_MALLOC, HC_OBJ },
+	{ "PyMem_Calloc", PK_CALLOC, HC_OBJ },
+	{ "PyMem_Realloc", PK_REALLOC, HC_OBJ },
+	{ "PyMem_Free", PK_FREE, HC_OBJ },
+	{ "PyMem_RawMalloc", PK_MALLOC, HC_RAW },
+	{ "PyMem_RawCalloc", PK_CALLOC, HC_RAW },
+	{ "PyMem_RawRealloc", PK_REALLOC, HC_RAW },
+	{ "PyMem_RawFree", PK_FREE, HC_RAW },
+};
+
+static const struct spec slots[] = {
+	{ "PyType_GenericAlloc", PK_SLOT_ALLOC, HC_SLOT },
+	{ "PyObject_GC_Del", PK_GC_DEL, HC_OBJ },
+};
+
+bool hook_is_alloc(const struct hook *h)
+{
+	return h->kind == PK_MALLOC || h->kind == PK_CALLOC ||
+	       h->kind == PK_REALLOC || h->kind == PK_SLOT_ALLOC;
+}
+
+const char *hook_kind_name(const struct hook *h)
+{
+	switch (h->kind) {
+	case PK_MALLOC: case PK_CALLOC: case PK_SLOT_ALLOC:
+		return "alloc";
+	case PK_REALLOC:
+		return "realloc";
+	case PK_FREE: case PK_GC_DEL:
+		return "free";
+	case PK_FINALIZE:
+		return "shutdown";
+	}
+	return "?";
+}
+
+static bool is_target(const struct elf_file *ef, uint64_t to, const char *callee,
+		      uint64_t callee_addr)
+{
+	const char *plt;
+
+	if (to == callee_addr)
+		return true;
+	plt = elf_file_plt_target(ef, to);
+	return plt && !strcmp(plt, callee);
+}
+
+bool code_calls(const struct elf_file *ef, uint64_t addr, uint64_t len,
+		const char *callee, uint64_t callee_addr, int depth)
+{
+	unsigned char buf[1024];
+	uint64_t seen[16];
+	int nseen = 0;
+
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	if (len < 5 || elf_file_read(ef, addr, buf, len))
+		return false;
+	for (uint64_t i = 0; i + 5 <= len; i++) {
+		int32_t rel;
+		uint64_t to;
+
+		if (buf[i] != 0xe8)
+			continue;
+		memcpy(&rel, buf + i + 1, 4);
+		to = addr + i + 5 + (int64_t)rel;
+		if (is_target(ef, to, callee, callee_addr))
+			return true;
+		if (depth > 0 && nseen < 16) {
+			int dup = 0;
+
+			for (int j = 0; j < nseen; j++)
+				dup |= seen[j] == to;
+			if (!dup) {
+				seen[nseen++] = to;
+				if (code_calls(ef, to, 512, callee, callee_addr, depth - 1))
+					return true;
+			}
+		}
+	}
+	return false;
+}
+
+static void add(struct probe_plan *pl, const struct target *t, const struct spec *s,
+		const char *why)
+{
+	uint64_t value, size, off;
+	struct hook *h;
+
+	if (pl->n >= MAX_HOOKS || elf_file_symbol(t->elf, s->func, &value, &size) ||
+	    elf_file_vaddr_to_offset(t->elf, value, &off))
+		return;
+	h = &pl->hooks[pl->n++];
+	memset(h, 0, sizeof(*h));
+	h->func = s->func;
+	h->kind = s->kind;
+	h->klass = s->klass;
+	h->why = why;
+	h->file_offset = off;
+}
+
+int probes_plan(struct probe_plan *pl, const struct target *t)
+{
+	static const struct spec fin = { "Py_FinalizeEx", PK_FINALIZE, HC_OBJ };
+	uint64_t ga, ga_size, pm;
+
+	memset(pl, 0, sizeof(*pl));
+	if (!elf_file_symbol(t->elf, "PyType_GenericAlloc", &ga, &ga_size) &&
+	    !elf_file_symbol(t->elf, "PyObject_Malloc", &pm, NULL)) {
+		pl->allocator_inlined = !code_calls(t->elf, ga, ga_size ? ga_size : 512,
+						    "PyObject_Malloc", pm, 2);
+		snprintf(pl->inline_evidence, sizeof(pl->inline_evidence),
+			 "PyType_GenericAlloc %s PyObject_Malloc",
+			 pl->allocator_inlined ? "does not call" : "calls");
+	}
+	for (size_t i = 0; i < sizeof(exported) / sizeof(exported[0]); i++)
+		add(pl, t, &exported[i], pl->allocator_inlined ?
+		    "exported entry point (C extensions)" : "exported entry point");
+	if (pl->allocator_inlined)
+		for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++)
+			add(pl, t, &slots[i], "type slot, survives inlining");
+	add(pl, t, &fin, "freeze the books at interpreter shutdown");
+	return pl->n ? 0 : -ENOENT;
+}
+
+static struct bpf_program *entry_prog(struct pyleak_bpf *skel, enum prog_kind k)
+{
+	switch (k) {
+	case PK_MALLOC: return skel->progs.malloc_enter;
+	case PK_CALLOC: return skel->progs.calloc_enter;
+	case PK_REALLOC: return skel->progs.realloc_enter;
+	case PK_FREE: return skel->progs.free_enter;
+	case PK_SLOT_ALLOC: return skel->progs.slot_alloc_enter;
+	case PK_GC_DEL: return skel->progs.gc_del_enter;
+	case PK_FINALIZE: return skel->progs.finalize_enter;
+	}
+	return NULL;
+}
+
+int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
+		  const struct target *t, char *err, size_t errlen)
+{
+	for (int i = 0; i < pl->n; i++) {
+		struct hook *h = &pl->hooks[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .bpf_cookie = i | (h->klass << 8));
+
+		h->entry = bpf_program__attach_uprobe_opts(entry_prog(skel, h->kind), t->pid,
+							   t->host_path, h->file_offset, &o);
+		if (!h->entry) {
+			snprintf(err, errlen, "cannot attach uprobe to %s in %s: %s", h->func,
+				 t->path, strerror(errno));
+			return -1;
+		}
+		if (hook_is_alloc(h)) {
+			o.retprobe = true;
+			h->ret = bpf_program__attach_uprobe_opts(skel->progs.alloc_return, t->pid,
+								 t->host_path, h->file_offset, &o);
+			if (!h->ret) {
+				snprintf(err, errlen, "cannot attach uretprobe to %s in %s: %s",
+					 h->func, t->path, strerror(errno));
+				return -1;
+			}
+		}
+		h->attached = true;
+	}
+	return 0;
+}
+
+void probes_detach(struct probe_plan *pl)
+{
+	for (int i = 0; i < pl->n; i++) {
+		bpf_link__destroy(pl->hooks[i].entry);
+		bpf_link__destroy(pl->hooks[i].ret);
+		pl->hooks[i].entry = pl->hooks[i].ret = NULL;
+		pl->hooks[i].attached = false;
+	}
+}

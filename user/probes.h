@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef PROBES_H
+#define PROBES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "pyleak.h"
+
+struct target;
+struct pyleak_bpf;
+struct bpf_link;
+
+enum prog_kind {
+	PK_MALLOC, PK_CALLOC, PK_REALLOC, PK_FREE, PK_SLOT_ALLOC, PK_GC_DEL,
+	PK_FINALIZE,
+};
+
+struct hook {
+	const char *func;
+	enum prog_kind kind;
+	enum hook_class klass;
+	const char *why;		/* why the planner picked it */
+	uint64_t file_offset;
+	bool attached;
+	struct bpf_link *entry, *ret;
+};
+
+struct probe_plan {
+	struct hook hooks[MAX_HOOKS];
+	int n;
+	/* pymalloc inlined into its callers (LTO): exported entry points see
+	 * only calls from other objects */
+	bool allocator_inlined;
+	char inline_evidence[160];
+};
+
+/* Decide the hooks for this target's interpreter. */
+int probes_plan(struct probe_plan *pl, const struct target *t);
+/* Attach the plan; a one-line reason in err on failure. */
+int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
+		  const struct target *t, char *err, size_t errlen);
+void probes_detach(struct probe_plan *pl);
+bool hook_is_alloc(const struct hook *h);
+const char *hook_kind_name(const struct hook *h);
+
+/*
+ * Does the code at addr reach a direct call to `callee` within `depth`
+ * levels of direct calls? (x86-64: scans for call rel32; PLT stubs are
+ * followed to their symbol.)
+ */
+struct elf_file;
+bool code_calls(const struct elf_file *ef, uint64_t addr, uint64_t len,
+		const char *callee, uint64_t callee_addr, int depth);
+
+#endif

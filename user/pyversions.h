@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef PYVERSIONS_H
+#define PYVERSIONS_H
+
+#include "pyleak.h"
+
+enum linetable_kind {
+	LT_LOCATIONS_311,	/* 3.11+ co_linetable (PEP 657 location table) */
+};
+
+/* Everything pyleakbpf knows about one CPython minor version. */
+struct pyversion {
+	unsigned major, minor;
+	const char *verified;		/* what the row was checked against */
+	struct py_offsets bpf;		/* handed to the BPF walker */
+	/* code objects */
+	int code_filename, code_name, code_qualname, code_linetable;
+	int code_firstlineno, code_adaptive;
+	enum linetable_kind linetable;
+	/* bytes and str */
+	int bytes_size, bytes_sval;
+	int str_length, str_state, str_ascii_data, str_compact_data;
+	int str_utf8_length, str_utf8;
+};
+
+const struct pyversion *pyversion_find(unsigned major, unsigned minor);
+/* "3.10, 3.11" style list of the supported versions. */
+const char *pyversion_supported(void);
+
+#endif

@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Reports: a snapshot of the kernel maps, symbolized, merged by what the
+ * user sees (the symbolized stack), ranked by outstanding bytes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "elffile.h"
+#include "pyleak.h"
+#include "pyleak.skel.h"
+#include "probes.h"
+#include "pyversions.h"
+#include "report.h"
+#include "symbolize.h"
+#include "target.h"
+
+#define KEY_MAX		(MAX_FRAMES * 300)
+
+struct site {
+	char *key;			/* folded frames, root first */
+	const struct sym_stack *ss;	/* one of its stacks, for the text form */
+	int64_t out_bytes, out_count;
+	uint64_t total_bytes, total_count;
+	uint64_t oldest_ns;		/* 0: none outstanding */
+};
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+char *human_bytes(double b, char *buf, size_t len)
+{
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int i = 0;
+	double a = b < 0 ? -b : b;
+
+	while (a >= 1024 && i < 4) {
+		a /= 1024;
+		b /= 1024;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, len, "%.0f B", b);
+	else
+		snprintf(buf, len, "%.1f %s", b, unit[i]);
+	return buf;
+}
+
+char *thousands(uint64_t v, char *buf, size_t len)
+{
+	char tmp[32];
+	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v), o = 0;
+
+	for (int i = 0; i < n && (size_t)o + 2 < len; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = tmp[i];
+	}
+	buf[o] = 0;
+	return buf;
+}
+
+size_t folded_frames(const struct sym_stack *ss, bool full_path, char *buf, size_t len)
+{
+	char f[1024];
+	size_t o = 0;
+
+	buf[0] = 0;
+	if (!ss->nframes) {
+		const char *what = ss->flags & STACK_NO_TSTATE ? "[no Python thread state]" :
+				   ss->flags & STACK_READ_ERR ? "[unknown]" : "[no Python frames]";
+		return snprintf(buf, len, "%s", what);
+	}
+	if (ss->flags & STACK_TRUNCATED)
+		o += snprintf(buf + o, len - o, "[truncated];");
+	for (int i = ss->nframes - 1; i >= 0 && o < len; i--) {
+		frame_format(&ss->frames[i], full_path, f, sizeof(f));
+		o += snprintf(buf + o, len - o, "%s%s", f, i ? ";" : "");
+	}
+	return o < len ? o : len - 1;
+}
+
+/* The symbolized stack of id, symbolizing it now if it was missed. */
+static const struct sym_stack *stack_of(struct session *s, uint64_t id)
+{
+	static struct pystack st;
+	const struct sym_stack *ss = symbolized(s->sym, id);
+
+	if (ss)
+		return ss;
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.stacks), &id, &st))
+		return NULL;
+	return symbolize_stack(s->sym, id, &st);
+}
+
+int report_on_new_stack(void *ctx, void *data, size_t len)
+{
+	struct session *s = ctx;
+	const struct new_stack_event *ev = data;
+
+	if (len >= sizeof(*ev))
+		stack_of(s, ev->stack_id);
+	return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(((const struct site *)a)->key, ((const struct site *)b)->key);
+}
+
+static int cmp_bytes(const void *a, const void *b)
+{
+	const struct site *x = a, *y = b;
+
+	if (x->out_bytes != y->out_bytes)
+		return x->out_bytes < y->out_bytes ? 1 : -1;
+	return strcmp(x->key, y->key);
+}
+
+struct snapshot {
+	struct site *sites;
+	size_t n;
+	struct u64map by_id;		/* stack id -> site index + 1 */
+	uint64_t counters[COUNTERS_LEN];
+};
+
+static void read_counters(struct session *s, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(s->skel->maps.counters);
+	uint64_t *v = calloc(ncpu > 0 ? ncpu : 1, sizeof(*v));
+
+	for (uint32_t i = 0; v && i < COUNTERS_LEN; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, v))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[i] += v[c];
+	}
+	free(v);
+}
+
+static int take_snapshot(struct session *s, const struct report_opts *o,
+			 struct snapshot *snap)
+{
+	int fd = bpf_map__fd(s->skel->maps.stats);
+	struct site *raw = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t key, next, *pk = NULL;
+	char *buf = malloc(KEY_MAX);
+
+	memset(snap, 0, sizeof(*snap));
+	if (!buf)
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(fd, pk, &next)) {
+		struct site_stats st;
+		const struct sym_stack *ss = NULL;
+
+		key = next;
+		pk = &key;
+		if (bpf_map_lookup_elem(fd, &key, &st))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			raw = realloc(raw, cap * sizeof(*raw));
+			if (!raw)
+				return -ENOMEM;
+		}
+		if (key == STACK_ID_LOST) {
+			snprintf(buf, KEY_MAX, "[lost stack: stack map full]");
+		} else {
+			ss = stack_of(s, key);
+			if (ss)
+				folded_frames(ss, o->full_path, buf, KEY_MAX);
+			else
+				snprintf(buf, KEY_MAX, "[unknown]");
+		}
+		raw[n] = (struct site){
+			.key = strdup(buf), .ss = ss,
+			.out_bytes = st.out_bytes, .out_count = st.out_count,
+			.total_bytes = st.total_bytes, .total_count = st.total_count,
+		};
+		/* remember which site each id lands in; fixed up after merge */
+		raw[n].oldest_ns = key;
+		n++;
+	}
+	free(buf);
+	if (n)
+		qsort(raw, n, sizeof(*raw), cmp_key);
+	/* merge stacks that symbolize the same */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t id = raw[i].oldest_ns;
+
+		if (snap->n && !strcmp(snap->sites[snap->n - 1].key, raw[i].key)) {
+			struct site *d = &snap->sites[snap->n - 1];
+
+			d->out_bytes += raw[i].out_bytes;
+			d->out_count += raw[i].out_count;
+			d->total_bytes += raw[i].total_bytes;
+			d->total_count += raw[i].total_count;
+			free(raw[i].key);
+		} else {
+			if (!snap->sites)
+				snap->sites = calloc(n, sizeof(*snap->sites));
+			snap->sites[snap->n] = raw[i];
+			snap->sites[snap->n].oldest_ns = 0;
+			snap->n++;
+		}
+		u64map_put(&snap->by_id, id, (void *)(uintptr_t)snap->n);
+	}
+	free(raw);
+
+	/* oldest outstanding block per site */
+	{
+		int afd = bpf_map__fd(s->skel->maps.allocs);
+		enum { BATCH = 4096 };
+		struct alloc_key *keys = calloc(BATCH, sizeof(*keys));
+		struct alloc_info *vals = calloc(BATCH, sizeof(*vals));
+		struct alloc_key in, out;
+		void *pin = NULL;
+		int err = 0;
+
+		while (keys && vals && !err) {
+			__u32 cnt = BATCH;
+			LIBBPF_OPTS(bpf_map_batch_opts, bo);
+
+			err = bpf_map_lookup_batch(afd, pin, &out, keys, vals, &cnt, &bo);
+			if (err && errno != ENOENT)
+				break;
+			for (__u32 i = 0; i < cnt; i++) {
+				uintptr_t idx = (uintptr_t)u64map_get(&snap->by_id, vals[i].stack_id);
+				struct site *si;
+
+				if (!idx || keys[i].tgid != (uint32_t)s->t->pid)
+					continue;
+				si = &snap->sites[idx - 1];
+				if (!si->oldest_ns || vals[i].ts_ns < si->oldest_ns)
+					si->oldest_ns = vals[i].ts_ns;
+			}
+			in = out;
+			pin = &in;
+		}
+		free(keys);
+		free(vals);
+	}
+	if (snap->n)
+		qsort(snap->sites, snap->n, sizeof(*snap->sites), cmp_bytes);
+	/* the id -> index map is stale after sorting; it is not used again */
+	read_counters(s, snap->counters);
+	return 0;
+}
+
+static void free_snapshot(struct snapshot *snap)
+{
+	for (size_t i = 0; i < snap->n; i++)
+		free(snap->sites[i].key);
+	free(snap->sites);
+	u64map_free(&snap->by_id);
+}
+
+static void write_folded(const struct snapshot *snap, FILE *out)
+{
+	for (size_t i = 0; i < snap->n; i++)
+		if (snap->sites[i].out_bytes > 0)
+			fprintf(out, "%s %" PRId64 "\n", snap->sites[i].key,
+				snap->sites[i].out_bytes);
+}
+
+static const char *counter_names[CNT__MAX] = {
+	[CNT_ALLOCS_FULL] = "allocations dropped (live-block map full)",
+	[CNT_STACKS_FULL] = "stacks lost (stack map full; bytes kept as [lost stack])",
+	[CNT_STATS_FULL] = "allocations not aggregated (site map full)",
+	[CNT_INFLIGHT_FULL] = "calls not followed (in-flight map full)",
+	[CNT_NEST_OVERFLOW] = "calls nested too deep to follow",
+	[CNT_STACK_READ_ERR] = "stack reads that failed (stack cut short)",
+	[CNT_NO_TSTATE] = "allocations with no Python thread state (GIL not held)",
+	[CNT_TRUNCATED] = "stacks truncated at 127 frames",
+	[CNT_REUSED] = "blocks whose free was not seen (address reused)",
+	[CNT_NESTED_SKIPPED] = "inner allocator calls counted once, at the outer hook",
+	[CNT_FREE_UNKNOWN] = "frees of blocks not tracked (allocated before tracing or unseen)",
+	[CNT_FINAL_IGNORED] = "events ignored during interpreter shutdown",
+	[CNT_UNMATCHED] = "allocator calls seen only half (probe attached mid-call)",
+	[CNT_NEW_STACK_LOST] = "new-stack notices dropped (symbolized at report time)",
+};
+
+static void write_text(struct session *s, const struct report_opts *o,
+		       const struct snapshot *snap, const char *reason)
+{
+	const struct target *t = s->t;
+	const struct probe_plan *pl = s->plan;
+	uint64_t now = now_ns();
+	int64_t ob = 0, oc = 0;
+	uint64_t tb = 0, tc = 0;
+	size_t nsites = 0, shown = 0;
+	char b1[32], b2[32], b3[32], b4[32], f[1024];
+	FILE *out = o->out;
+
+	for (size_t i = 0; i < snap->n; i++) {
+		ob += snap->sites[i].out_bytes;
+		oc += snap->sites[i].out_count;
+		tb += snap->sites[i].total_bytes;
+		tc += snap->sites[i].total_count;
+		nsites += snap->sites[i].out_bytes > 0;
+	}
+	fprintf(out, "pyleakbpf: PID %d (%s), CPython %s%s, %s (%s%s)\n", t->pid, t->comm,
+		t->version, t->debug_build ? " debug build" : "", t->path,
+		t->shared_lib ? "shared libpython" : "executable",
+		elf_file_has_symtab(t->elf) ? ", .symtab" : ", stripped");
+	fprintf(out, "report %d (%s) after %.1f s of tracing\n", s->reports + 1, reason,
+		(now - s->start_ns) / 1e9);
+	fprintf(out, "outstanding: %s in %s blocks at %zu sites; allocated while tracing: %s in %s blocks\n",
+		human_bytes(ob, b1, sizeof(b1)), thousands(oc > 0 ? oc : 0, b2, sizeof(b2)), nsites,
+		human_bytes(tb, b3, sizeof(b3)), thousands(tc, b4, sizeof(b4)));
+	if (s->target_exited)
+		fprintf(out, "the target has exited; blocks freed during interpreter shutdown are not subtracted\n");
+
+	fprintf(out, "\nTop %d sites by outstanding bytes (innermost frame first):\n", o->top);
+	for (size_t i = 0; i < snap->n && shown < (size_t)o->top; i++) {
+		const struct site *si = &snap->sites[i];
+
+		if (si->out_bytes <= 0)
+			break;
+		shown++;
+		fprintf(out, "\n#%zu %s outstanding in %s blocks", shown,
+			human_bytes(si->out_bytes, b1, sizeof(b1)),
+			thousands(si->out_count, b2, sizeof(b2)));
+		if (si->oldest_ns)
+			fprintf(out, ", oldest %.1f s", (now - si->oldest_ns) / 1e9);
+		fprintf(out, " (%" PRId64 " bytes; %s allocated in %s blocks while tracing)\n",
+			si->out_bytes, human_bytes(si->total_bytes, b3, sizeof(b3)),
+			thousands(si->total_count, b4, sizeof(b4)));
+		if (!si->ss || !si->ss->nframes) {
+			fprintf(out, "    %s\n", si->key);
+			continue;
+		}
+		for (int j = 0; j < si->ss->nframes; j++)
+			fprintf(out, "    %s\n", frame_format(&si->ss->frames[j], o->full_path,
+							   f, sizeof(f)));
+		if (si->ss->flags & STACK_TRUNCATED)
+			fprintf(out, "    [truncated at %d frames]\n", MAX_FRAMES);
+	}
+	if (!shown)
+		fprintf(out, "\n(no outstanding allocations)\n");
+
+	fprintf(out, "\nHooks (events while tracing):\n");
+	for (int i = 0; i < pl->n; i++)
+		fprintf(out, "  %-20s %-8s %14s  %s\n", pl->hooks[i].func,
+			hook_kind_name(&pl->hooks[i]),
+			thousands(snap->counters[i], b1, sizeof(b1)), pl->hooks[i].why);
+	fprintf(out, "Counters:\n");
+	for (int i = 0; i < CNT__MAX; i++)
+		fprintf(out, "  %14s  %s\n", thousands(snap->counters[MAX_HOOKS + i], b1, sizeof(b1)),
+			counter_names[i]);
+	fprintf(out, "  %14s  frames unsymbolized ([unknown])\n",
+		thousands(s->sym->frames_unknown, b1, sizeof(b1)));
+	fprintf(out, "Coverage: ");
+	if (pl->allocator_inlined)
+		fprintf(out, "pymalloc is inlined in this build (%s): instances of Python classes\n"
+			"  (tp_alloc) and calls from C extensions are seen; dicts, lists, str, bytes\n"
+			"  and other objects built by the interpreter's own C code are NOT seen.\n",
+			pl->inline_evidence);
+	else
+		fprintf(out, "all PyObject_*/PyMem_*/PyMem_Raw* allocations are seen (%s).\n",
+			pl->inline_evidence[0] ? pl->inline_evidence : "no inlining detected");
+	fprintf(out, "  Not seen by any allocation tracer: objects reused from freelists (they\n"
+		"  stay outstanding at the site that first allocated them), and memory pymalloc\n"
+		"  keeps in its arenas after frees (RSS can stay high with nothing outstanding).\n");
+}
+
+int report_write(struct session *s, const struct report_opts *o, const char *reason)
+{
+	struct snapshot snap;
+	int err = take_snapshot(s, o, &snap);
+
+	if (err)
+		return err;
+	if (o->folded)
+		write_folded(&snap, o->out);
+	else
+		write_text(s, o, &snap, reason);
+	fflush(o->out);
+	free_snapshot(&snap);
+	s->reports++;
+	return 0;
+}

@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Code object address + instruction offset -> qualname, file, line.
+ * Code objects are read once through process_vm_readv and cached; a stack
+ * is symbolized once, when it is first seen, so a code object freed later
+ * does not change what an old stack says.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "memread.h"
+#include "pyleak.h"
+#include "pyversions.h"
+#include "symbolize.h"
+#include "target.h"
+
+#define MAX_STR		4096
+#define MAX_LINETABLE	(1 << 20)
+
+void symbolizer_init(struct symbolizer *s, const struct target *t)
+{
+	memset(s, 0, sizeof(*s));
+	s->t = t;
+}
+
+static void free_code(struct code_info *c)
+{
+	free(c->qualname);
+	free(c->filename);
+	free(c->linetable);
+	free(c);
+}
+
+void symbolizer_free(struct symbolizer *s)
+{
+	for (size_t i = 0; i < s->codes.cap; i++)
+		if (s->codes.keys[i])
+			free_code(s->codes.vals[i]);
+	for (size_t i = 0; i < s->stacks.cap; i++) {
+		struct sym_stack *st = s->stacks.vals[i];
+
+		if (s->stacks.keys[i]) {
+			free(st->frames);
+			free(st);
+		}
+	}
+	u64map_free(&s->codes);
+	u64map_free(&s->stacks);
+}
+
+static void put_utf8(char *out, size_t *n, uint32_t c)
+{
+	if (c < 0x80) {
+		out[(*n)++] = c;
+	} else if (c < 0x800) {
+		out[(*n)++] = 0xc0 | (c >> 6);
+		out[(*n)++] = 0x80 | (c & 0x3f);
+	} else if (c < 0x10000) {
+		out[(*n)++] = 0xe0 | (c >> 12);
+		out[(*n)++] = 0x80 | ((c >> 6) & 0x3f);
+		out[(*n)++] = 0x80 | (c & 0x3f);
+	} else {
+		out[(*n)++] = 0xf0 | (c >> 18);
+		out[(*n)++] = 0x80 | ((c >> 12) & 0x3f);
+		out[(*n)++] = 0x80 | ((c >> 6) & 0x3f);
+		out[(*n)++] = 0x80 | (c & 0x3f);
+	}
+}
+
+/* A str object of the target as a UTF-8 C string, or NULL. */
+static char *read_str(pid_t pid, const struct pyversion *pv, uint64_t addr)
+{
+	uint8_t hdr[128];
+	int64_t length;
+	uint32_t state, kind;
+	uint64_t utf8 = 0;
+	char *out;
+
+	if (!addr || mem_read(pid, addr, hdr, pv->str_compact_data))
+		return NULL;
+	memcpy(&length, hdr + pv->str_length, sizeof(length));
+	memcpy(&state, hdr + pv->str_state, sizeof(state));
+	kind = (state >> 2) & 7;
+	if (length < 0 || length > MAX_STR || !(state & (1 << 5)))	/* compact */
+		return NULL;
+	if (state & (1 << 6)) {						/* ascii */
+		out = malloc(length + 1);
+		if (!out || mem_read(pid, addr + pv->str_ascii_data, out, length)) {
+			free(out);
+			return NULL;
+		}
+		out[length] = 0;
+		return out;
+	}
+	memcpy(&utf8, hdr + pv->str_utf8, sizeof(utf8));
+	if (kind != 1 && kind != 2 && kind != 4)
+		return NULL;
+	{
+		size_t raw = (size_t)length * kind, n = 0;
+		uint8_t *buf = malloc(raw ? raw : 1);
+
+		out = malloc((size_t)length * 4 + 1);
+		if (!buf || !out || mem_read(pid, addr + pv->str_compact_data, buf, raw)) {
+			free(buf);
+			free(out);
+			return NULL;
+		}
+		for (int64_t i = 0; i < length; i++) {
+			uint32_t c;
+
+			if (kind == 1)
+				c = buf[i];
+			else if (kind == 2)
+				c = ((uint16_t *)buf)[i];
+			else
+				c = ((uint32_t *)buf)[i];
+			put_utf8(out, &n, c);
+		}
+		out[n] = 0;
+		free(buf);
+		return out;
+	}
+}
+
+static struct code_info *read_code(struct symbolizer *s, uint64_t addr)
+{
+	const struct target *t = s->t;
+	const struct pyversion *pv = t->pv;
+	struct code_info *c = calloc(1, sizeof(*c));
+	uint8_t co[256];
+	uint64_t type, fn, qn, lt;
+	int32_t first;
+	int64_t ltlen;
+
+	if (!c)
+		return NULL;
+	c->addr = addr;
+	if (mem_read(t->pid, addr, co, pv->code_adaptive))
+		goto bad;
+	memcpy(&type, co + 8, 8);
+	if (type != t->pycode_type)
+		goto bad;
+	memcpy(&fn, co + pv->code_filename, 8);
+	memcpy(&qn, co + pv->code_qualname, 8);
+	memcpy(&lt, co + pv->code_linetable, 8);
+	memcpy(&first, co + pv->code_firstlineno, 4);
+	c->firstlineno = first;
+	c->filename = read_str(t->pid, pv, fn);
+	c->qualname = read_str(t->pid, pv, qn);
+	if (!c->filename || !c->qualname)
+		goto bad;
+	if (lt && !mem_read(t->pid, lt + pv->bytes_size, &ltlen, 8) &&
+	    ltlen > 0 && ltlen < MAX_LINETABLE) {
+		c->linetable = malloc(ltlen);
+		if (c->linetable && !mem_read(t->pid, lt + pv->bytes_sval, c->linetable, ltlen))
+			c->linetable_len = ltlen;
+	}
+	c->ok = 1;
+	return c;
+bad:
+	s->code_reads_failed++;
+	c->ok = 0;
+	return c;
+}
+
+static const struct code_info *code_info(struct symbolizer *s, uint64_t addr)
+{
+	struct code_info *c = u64map_get(&s->codes, addr);
+
+	if (c)
+		return c;
+	c = read_code(s, addr);
+	if (c && u64map_put(&s->codes, addr, c)) {
+		free_code(c);
+		return NULL;
+	}
+	return c;
+}
+
+static unsigned int read_varint(const uint8_t *tab, size_t len, size_t *i)
+{
+	unsigned int v = 0, shift = 0;
+	uint8_t b;
+
+	do {
+		if (*i >= len)
+			return v;
+		b = tab[(*i)++];
+		v |= (unsigned int)(b & 63) << shift;
+		shift += 6;
+	} while ((b & 64) && shift < 32);
+	return v;
+}
+
+static int read_svarint(const uint8_t *tab, size_t len, size_t *i)
+{
+	unsigned int u = read_varint(tab, len, i);
+
+	return (u & 1) ? -(int)(u >> 1) : (int)(u >> 1);
+}
+
+int linetable311_line(const uint8_t *tab, size_t len, int firstlineno, int index)
+{
+	int line = firstlineno, addr = 0;
+	size_t i = 0;
+
+	if (index < 0)
+		return firstlineno;
+	while (i < len) {
+		uint8_t b = tab[i++];
+		int code = (b >> 3) & 15, n = (b & 7) + 1, has_line = 1;
+
+		switch (code) {
+		case 15:			/* no location */
+			has_line = 0;
+			break;
+		case 14:			/* long form */
+			line += read_svarint(tab, len, &i);
+			read_varint(tab, len, &i);
+			read_varint(tab, len, &i);
+			read_varint(tab, len, &i);
+			break;
+		case 13:			/* no columns */
+			line += read_svarint(tab, len, &i);
+			break;
+		case 12: case 11: case 10:	/* one line, two column bytes */
+			line += code - 10;
+			i += 2;
+			break;
+		default:			/* short form, one column byte */
+			i += 1;
+			break;
+		}
+		if (index >= addr && index < addr + n)
+			return has_line ? line : -1;
+		addr += n;
+	}
+	return -1;
+}
+
+static int frame_line(const struct pyversion *pv, const struct code_info *c,
+		      uint32_t instr)
+{
+	int index = ((int)instr - pv->code_adaptive) / 2;
+
+	if ((int)instr < pv->code_adaptive)
+		index = -1;
+	if (!c->linetable_len)
+		return -1;
+	return linetable311_line(c->linetable, c->linetable_len, c->firstlineno, index);
+}
+
+const struct sym_stack *symbolize_stack(struct symbolizer *s, uint64_t id,
+					const struct pystack *st)
+{
+	struct sym_stack *ss = u64map_get(&s->stacks, id);
+	unsigned int n;
+
+	if (ss)
+		return ss;
+	ss = calloc(1, sizeof(*ss));
+	if (!ss)
+		return NULL;
+	n = st->nframes > MAX_FRAMES ? MAX_FRAMES : st->nframes;
+	ss->id = id;
+	ss->flags = st->flags;
+	ss->frames = calloc(n ? n : 1, sizeof(*ss->frames));
+	if (!ss->frames) {
+		free(ss);
+		return NULL;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		const struct code_info *c = code_info(s, st->code[i]);
+
+		ss->frames[i].code = c;
+		ss->frames[i].line = -1;
+		if (!c || !c->ok)
+			s->frames_unknown++;
+		else
+			ss->frames[i].line = frame_line(s->t->pv, c, st->instr[i]);
+	}
+	ss->nframes = n;
+	if (u64map_put(&s->stacks, id, ss)) {
+		free(ss->frames);
+		free(ss);
+		return NULL;
+	}
+	return ss;
+}
+
+const struct sym_stack *symbolized(const struct symbolizer *s, uint64_t id)
+{
+	return u64map_get(&s->stacks, id);
+}
+
+const char *short_filename(const char *path, char *buf, size_t len)
+{
+	const char *base = strrchr(path, '/');
+
+	if (!base)
+		return path;
+	if (!strcmp(base, "/__init__.py") || !strcmp(base, "/__main__.py")) {
+		const char *p = base;
+
+		while (p > path && p[-1] != '/')
+			p--;
+		if (p != base) {
+			snprintf(buf, len, "%s", p);
+			return buf;
+		}
+	}
+	return base + 1;
+}
+
+/* Folded stacks use ';' between frames and a space before the count. */
+static void copy_clean(char *dst, size_t len, const char *src)
+{
+	size_t i;
+
+	for (i = 0; src[i] && i + 1 < len; i++)
+		dst[i] = (src[i] == ';' || src[i] == '\n' || src[i] == '\r') ? '_' : src[i];
+	dst[i] = 0;
+}
+
+char *frame_format(const struct sym_frame *f, int full_path, char *buf, size_t len)
+{
+	char fb[512], qn[512], tmp[512];
+	const char *file;
+
+	if (!f->code || !f->code->ok) {
+		snprintf(buf, len, "[unknown]");
+		return buf;
+	}
+	file = full_path ? f->code->filename : short_filename(f->code->filename, tmp, sizeof(tmp));
+	copy_clean(fb, sizeof(fb), file);
+	copy_clean(qn, sizeof(qn), f->code->qualname);
+	if (f->line >= 0)
+		snprintf(buf, len, "%s (%s:%d)", qn, fb, f->line);
+	else
+		snprintf(buf, len, "%s (%s:?)", qn, fb);
+	return buf;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef SYMBOLIZE_H
+#define SYMBOLIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "u64map.h"
+
+struct target;
+struct pystack;
+
+/* A code object read from the target, cached by address. */
+struct code_info {
+	uint64_t addr;
+	int ok;				/* 0: could not be read: [unknown] */
+	char *qualname;
+	char *filename;
+	int firstlineno;
+	uint8_t *linetable;
+	size_t linetable_len;
+};
+
+struct sym_frame {
+	const struct code_info *code;
+	int line;			/* -1: no line */
+};
+
+/* A stack as symbolized when it was first seen. */
+struct sym_stack {
+	uint64_t id;
+	uint16_t nframes, flags;
+	struct sym_frame *frames;	/* innermost first */
+};
+
+struct symbolizer {
+	const struct target *t;
+	struct u64map codes;		/* code address -> struct code_info */
+	struct u64map stacks;		/* stack id -> struct sym_stack */
+	uint64_t frames_unknown;	/* frames that printed as [unknown] */
+	uint64_t code_reads_failed;
+};
+
+void symbolizer_init(struct symbolizer *s, const struct target *t);
+void symbolizer_free(struct symbolizer *s);
+/* Symbolize a raw stack now (once per id) and keep the result. */
+const struct sym_stack *symbolize_stack(struct symbolizer *s, uint64_t id,
+					const struct pystack *st);
+const struct sym_stack *symbolized(const struct symbolizer *s, uint64_t id);
+
+/*
+ * Line of the instruction at code unit `index` from a 3.11+ location
+ * table; -1 if the table gives no line for it.
+ */
+int linetable311_line(const uint8_t *tab, size_t len, int firstlineno, int index);
+
+/* "qualname (file.py:LINE)", written to buf; returns buf. */
+char *frame_format(const struct sym_frame *f, int full_path, char *buf, size_t len);
+/* The short file name shown in frames: base name, or dir/base for __init__.py. */
+const char *short_filename(const char *path, char *buf, size_t len);
+
+#endif

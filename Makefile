@@ -4,6 +4,7 @@
 CLANG    ?= clang
 CC       ?= cc
 BPFTOOL  ?= bpftool
+PYTEST   ?= /usr/bin/python3 -m pytest
 ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 
@@ -73,12 +74,12 @@ unit: $(UNIT_BIN)
 	./$(UNIT_BIN)
 
 integration: $(BIN)
-	python3 -m pytest -ra -v tests
+	$(PYTEST) -ra -v tests
 
 test: $(DEPS_STAMP)
 	$(MAKE) $(BIN) $(UNIT_BIN)
 	./$(UNIT_BIN)
-	python3 -m pytest -ra -v tests
+	$(PYTEST) -ra -v tests
 
 demo: $(DEPS_STAMP)
 	$(MAKE) $(BIN)

@@ -67,6 +67,7 @@ static void add_plt(struct elf_file *ef, Elf_Scn *scn, GElf_Shdr *sh)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
 	Elf_Scn *dynsym = elf_getscn(ef->elf, sh->sh_link);
+	struct plt_slot *slots;
 	GElf_Shdr dsh;
 	Elf_Data *ddata;
 	size_t n, i;
@@ -77,14 +78,15 @@ static void add_plt(struct elf_file *ef, Elf_Scn *scn, GElf_Shdr *sh)
 	if (!ddata)
 		return;
 	n = sh->sh_size / sh->sh_entsize;
-	ef->plt = calloc(n, sizeof(*ef->plt));
-	if (!ef->plt)
+	slots = realloc(ef->plt, (ef->nplt + n) * sizeof(*ef->plt));
+	if (!slots)
 		return;
+	ef->plt = slots;
 	for (i = 0; i < n; i++) {
 		GElf_Rela r;
 		GElf_Sym sym;
 
-		if (!gelf_getrela(data, i, &r) ||
+		if (!gelf_getrela(data, i, &r) || !GELF_R_SYM(r.r_info) ||
 		    !gelf_getsym(ddata, GELF_R_SYM(r.r_info), &sym))
 			continue;
 		ef->plt[ef->nplt].got = r.r_offset;
@@ -141,8 +143,9 @@ struct elf_file *elf_file_open(const char *path, char *err, size_t errlen)
 			add_symbols(ef, scn, &sh);
 		else if (sh.sh_type == SHT_NOTE)
 			read_build_id(ef, scn);
-		else if (sh.sh_type == SHT_RELA && name && !strcmp(name, ".rela.plt"))
-			add_plt(ef, scn, &sh);
+		else if (sh.sh_type == SHT_RELA && name &&
+			 (!strcmp(name, ".rela.plt") || !strcmp(name, ".rela.dyn")))
+			add_plt(ef, scn, &sh);	/* .plt and .plt.got stubs */
 	}
 	/* .symtab after .dynsym so exported names win on lookup */
 	while ((scn = elf_nextscn(ef->elf, scn))) {

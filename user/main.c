@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -179,6 +180,30 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* Effective capabilities from /proc/self/status. */
+static uint64_t effective_caps(void)
+{
+	char line[256];
+	uint64_t caps = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %" SCNx64, &caps) == 1)
+			break;
+	fclose(f);
+	return caps;
+}
+
+static bool may_trace(void)
+{
+	uint64_t c = effective_caps();
+	const uint64_t sys_admin = 1ULL << 21, bpf = 1ULL << 39, perfmon = 1ULL << 38;
+
+	return (c & sys_admin) || ((c & bpf) && (c & perfmon));
+}
+
 static int run(struct options *o)
 {
 	struct target t;
@@ -192,6 +217,9 @@ static int run(struct options *o)
 	uint64_t deadline = 0, next = 0;
 	int ret = 1, tgid;
 
+	if (!may_trace())
+		return die("permission denied: tracing needs root (CAP_BPF and CAP_PERFMON, "
+			   "or CAP_SYS_ADMIN, plus CAP_SYS_PTRACE)");
 	if (target_open(&t, o->pid, err, sizeof(err)))
 		return die("%s", err);
 	if (probes_plan(&plan, &t)) {
@@ -210,9 +238,12 @@ static int run(struct options *o)
 	if (pyleak_bpf__load(skel)) {
 		int e = errno;
 
-		if (e == EPERM || e == EACCES)
+		if (e == EPERM)
 			die("permission denied loading BPF programs: run as root "
 			    "(needs CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)");
+		else if (e == EACCES)
+			die("the kernel's BPF verifier rejected the programs (%s); "
+			    "run with -v for its log", libbpf_last);
 		else if (e == ENOSYS)
 			die("this kernel has no BPF support (bpf(2): ENOSYS)");
 		else

@@ -40,10 +40,11 @@ uint64_t now_ns(void)
 char *human_bytes(double b, char *buf, size_t len)
 {
 	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int i = 0;
 	double a = b < 0 ? -b : b;
+	int i = 0;
 
-	while (a >= 1024 && i < 4) {
+	/* pick the unit after rounding to one decimal: 1048575 is 1.0 MiB */
+	while (i < 4 && a >= 1024 - (i ? 0.05 : 0.5)) {
 		a /= 1024;
 		b /= 1024;
 		i++;
@@ -58,9 +59,16 @@ char *human_bytes(double b, char *buf, size_t len)
 char *thousands(uint64_t v, char *buf, size_t len)
 {
 	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v), o = 0;
+	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
+	size_t need = n + (n - 1) / 3, o = 0;
 
-	for (int i = 0; i < n && (size_t)o + 2 < len; i++) {
+	if (!len)
+		return buf;
+	if (need + 1 > len) {		/* does not fit: no separators */
+		snprintf(buf, len, "%s", tmp);
+		return buf;
+	}
+	for (int i = 0; i < n; i++) {
 		if (i && (n - i) % 3 == 0)
 			buf[o++] = ',';
 		buf[o++] = tmp[i];

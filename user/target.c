@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "elffile.h"
 #include "memread.h"
@@ -49,59 +50,68 @@ static const char *base_name(const char *p)
 	return s ? s + 1 : p;
 }
 
-/* Lowest mapped address of path in the target, or 0. */
-static uint64_t lowest_mapping(pid_t pid, const char *path)
+/* A file mapped in the target that may hold the interpreter. */
+struct candidate {
+	char path[PATH_MAX];		/* as the target names it */
+	uint64_t start, end;		/* its mapping at file offset 0 */
+	unsigned long inode;
+};
+
+/*
+ * The executable and any libpython3*, from /proc/PID/maps, executable
+ * first. Deleted or replaced files are found by inode, not by name.
+ */
+static int candidates(pid_t pid, struct candidate *out, int max)
 {
 	char fn[64], line[PATH_MAX + 128];
 	struct map_entry e;
-	uint64_t low = 0;
+	struct stat st;
+	int n = 1;
 	FILE *f;
 
+	memset(out, 0, sizeof(*out));
+	snprintf(fn, sizeof(fn), "/proc/%d/exe", pid);
+	if (stat(fn, &st))
+		return 0;
 	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
 	f = fopen(fn, "re");
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f)) {
-		if (maps_parse_line(line, &e) || strcmp(e.path, path))
+		struct candidate *c = NULL;
+		char *del;
+
+		if (maps_parse_line(line, &e) || e.path[0] != '/' || e.offset)
 			continue;
-		if (!low || e.start < low)
-			low = e.start - e.offset;
+		del = strstr(e.path, " (deleted)");
+		if (del)
+			*del = 0;
+		if (e.inode == st.st_ino) {
+			if (!out[0].start)
+				c = &out[0];
+		} else if (!strncmp(base_name(e.path), "libpython3", 10) && n < max) {
+			int dup = 0;
+
+			for (int i = 1; i < n; i++)
+				dup |= out[i].inode == e.inode;
+			if (!dup)
+				c = &out[n++];
+		}
+		if (!c)
+			continue;
+		snprintf(c->path, sizeof(c->path), "%s", e.path);
+		c->start = e.start;
+		c->end = e.end;
+		c->inode = e.inode;
 	}
 	fclose(f);
-	return low;
-}
-
-/* Candidate objects: the executable first, then any libpython3*. */
-static int candidates(pid_t pid, const char *exe, char (*out)[PATH_MAX], int max)
-{
-	char fn[64], line[PATH_MAX + 128];
-	struct map_entry e;
-	int n = 0;
-	FILE *f;
-
-	snprintf(out[n++], PATH_MAX, "%s", exe);
-	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
-	f = fopen(fn, "re");
-	if (!f)
-		return n;
-	while (n < max && fgets(line, sizeof(line), f)) {
-		int dup = 0;
-
-		if (maps_parse_line(line, &e) || e.path[0] != '/' ||
-		    strncmp(base_name(e.path), "libpython3", 10))
-			continue;
-		for (int i = 0; i < n; i++)
-			dup |= !strcmp(out[i], e.path);
-		if (!dup)
-			snprintf(out[n++], PATH_MAX, "%s", e.path);
-	}
-	fclose(f);
-	return n;
+	return out[0].start ? n : 0;
 }
 
 int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 {
-	char fn[64], exe[PATH_MAX], cand[8][PATH_MAX];
+	char fn[64], exe[PATH_MAX];
+	static struct candidate cand[8];
 	uint64_t runtime = 0, pyver = 0, codetype = 0, v;
 	ssize_t n;
 	int nc;
@@ -126,21 +136,28 @@ int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 	snprintf(fn, sizeof(fn), "/proc/%d/exe", pid);
 	n = readlink(fn, exe, sizeof(exe) - 1);
 	if (n < 0) {
-		snprintf(err, errlen, "cannot read /proc/%d/exe: %s%s", pid, strerror(errno),
-			 errno == EACCES || errno == EPERM ? " (run as root)" : "");
+		int e = errno;
+
+		snprintf(err, errlen, "cannot read /proc/%d/exe: %s%s", pid, strerror(e),
+			 (e == EACCES || e == EPERM) && geteuid() ? " (run as root)" : "");
 		return -1;
 	}
 	exe[n] = 0;
-	if (strstr(exe, " (deleted)"))
-		*strstr(exe, " (deleted)") = 0;
 
-	nc = candidates(pid, exe, cand, 8);
+	nc = candidates(pid, cand, 8);
 	for (int i = 0; i < nc && !t->elf; i++) {
 		char e2[256];
 		struct elf_file *ef;
 
-		snprintf(t->host_path, sizeof(t->host_path), "/proc/%d/root%.4000s", pid, cand[i]);
+		/* the mapped file itself, even if deleted or replaced on disk */
+		snprintf(t->host_path, sizeof(t->host_path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+			 pid, cand[i].start, cand[i].end);
 		ef = elf_file_open(t->host_path, e2, sizeof(e2));
+		if (!ef) {
+			snprintf(t->host_path, sizeof(t->host_path), "/proc/%d/root%.4000s", pid,
+				 cand[i].path);
+			ef = elf_file_open(t->host_path, e2, sizeof(e2));
+		}
 		if (!ef)
 			continue;
 		if (elf_file_symbol(ef, "_PyRuntime", &runtime, NULL)) {
@@ -148,22 +165,15 @@ int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 			continue;
 		}
 		t->elf = ef;
-		snprintf(t->path, sizeof(t->path), "%.4000s", cand[i]);
+		snprintf(t->path, sizeof(t->path), "%.4000s", cand[i].path);
 		t->shared_lib = i > 0;
+		if (!elf_file_is_exec(ef))
+			t->bias = cand[i].start - elf_file_base_vaddr(ef);
 	}
 	if (!t->elf) {
 		snprintf(err, errlen, "process %d (%s) is not CPython: no _PyRuntime in %s or a libpython",
 			 pid, t->comm, exe);
 		return -1;
-	}
-	if (!elf_file_is_exec(t->elf)) {
-		uint64_t low = lowest_mapping(pid, t->path);
-
-		if (!low) {
-			snprintf(err, errlen, "%s is not mapped in process %d", t->path, pid);
-			goto fail;
-		}
-		t->bias = low - elf_file_base_vaddr(t->elf);
 	}
 	t->runtime_addr = runtime + t->bias;
 	t->debug_build = !elf_file_symbol(t->elf, "_Py_RefTotal", NULL, NULL) ||
@@ -175,8 +185,8 @@ int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 		goto fail;
 	}
 	if (mem_read_u64(pid, pyver + t->bias, &v)) {
-		snprintf(err, errlen, "cannot read the memory of process %d: %s (run as root)",
-			 pid, strerror(errno));
+		snprintf(err, errlen, "cannot read the memory of process %d: %s", pid,
+			 strerror(errno));
 		goto fail;
 	}
 	t->hexversion = (uint32_t)v;

@@ -1,0 +1,199 @@
+"""Shared driver for the integration tests: real BPF, real interpreters.
+
+Every test runs a workload under one of the three CPython 3.11 builds of
+the test matrix and drives it and pyleakbpf step by step through pipes, so
+no test sleeps for a fixed time.
+"""
+import json
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL = ROOT / "pyleakbpf"
+WORKLOADS = ROOT / "tests" / "workloads"
+OUTPUT = ROOT / "tests" / "output"
+TIMEOUT = 120
+
+# The test matrix: name -> (interpreter, description, may it be absent?)
+BUILDS = {
+    "debian": ("/usr/bin/python3.11",
+               "Debian python3.11: LTO+PGO, stripped, USDT", False),
+    "pyenv": ("/root/.pyenv/versions/3.11.7/bin/python3.11",
+              "pyenv 3.11.7: shared libpython with symbols, no LTO", True),
+    "debug": ("/usr/bin/python3.11d",
+              "Debian python3.11-dbg: Py_DEBUG build", False),
+}
+
+
+def pytest_report_header(config):
+    lines = []
+    for name, (path, desc, _) in BUILDS.items():
+        state = "present" if os.path.exists(path) else "ABSENT"
+        lines.append(f"build {name}: {path} ({desc}) {state}")
+    return lines
+
+
+@pytest.fixture(params=list(BUILDS), ids=lambda b: f"build={b}")
+def build(request):
+    path, desc, optional = BUILDS[request.param]
+    if not os.path.exists(path):
+        if optional:
+            pytest.skip(f"SKIPPED build {request.param}: {path} is not installed "
+                        f"({desc}); it exists only on the project's dev/CI machines")
+        pytest.fail(f"{path} missing: `make deps` should have installed it")
+    return request.param, path
+
+
+_bpf_state = {}
+
+
+@pytest.fixture(scope="session")
+def bpf_ok():
+    """Skip loudly when BPF truly cannot run here; in CI that is a failure."""
+    if "ok" not in _bpf_state:
+        reason = None
+        if not TOOL.exists():
+            pytest.fail(f"{TOOL} is not built (run `make`)")
+        if os.geteuid() != 0:
+            reason = "not running as root"
+        elif not os.path.exists("/sys/kernel/btf/vmlinux"):
+            reason = "kernel has no BTF"
+        else:
+            p = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                 stdin=subprocess.PIPE)
+            r = subprocess.run([str(TOOL), "-p", str(p.pid), "-d", "0.2"],
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            p.stdin.close()
+            p.wait()
+            if r.returncode != 0 and ("BPF" in r.stderr or "permission" in r.stderr):
+                reason = r.stderr.strip()
+        _bpf_state["ok"] = reason
+    reason = _bpf_state["ok"]
+    if reason:
+        msg = f"!!! BPF UNAVAILABLE, BPF TESTS SKIPPED: {reason} !!!"
+        if os.environ.get("CI"):
+            pytest.fail(msg + " (CI must have BPF: this is a setup failure)")
+        pytest.skip(msg)
+
+
+class Report:
+    """The text report, parsed."""
+
+    SITE = re.compile(r"^#(\d+) .* outstanding in ([\d,]+) blocks.*\((\d+) bytes;")
+    HOOK = re.compile(r"^  (\S+)\s+(alloc|realloc|free|shutdown)\s+([\d,]+)\s")
+
+    def __init__(self, text):
+        self.text = text
+        self.sites = []
+        self.hooks = {}
+        site = None
+        section = None
+        for line in text.splitlines():
+            m = self.SITE.match(line)
+            if m:
+                site = {"rank": int(m.group(1)), "count": int(m.group(2).replace(",", "")),
+                        "bytes": int(m.group(3)), "frames": []}
+                self.sites.append(site)
+                continue
+            if site is not None and line.startswith("    "):
+                site["frames"].append(line.strip())
+                continue
+            site = None
+            if line.startswith("Hooks"):
+                section = "hooks"
+            elif line.startswith("Counters"):
+                section = "counters"
+            elif section == "hooks":
+                m = self.HOOK.match(line)
+                if m:
+                    self.hooks[m.group(1)] = int(m.group(3).replace(",", ""))
+
+    def counter(self, text):
+        m = re.search(r"^\s+([\d,]+)  " + re.escape(text), self.text, re.M)
+        return int(m.group(1).replace(",", "")) if m else None
+
+
+def frame_loc(frame):
+    """'qualname (file.py:12)' -> 'file.py:12'"""
+    m = re.search(r"\(([^()]*:(\d+|\?))\)$", frame)
+    return m.group(1) if m else frame
+
+
+def loc(site):
+    return f"{site['file']}:{site['line']}"
+
+
+def _read_line(stream, deadline, what):
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    buf = b""
+    fd = stream.fileno()
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not sel.select(left):
+            raise TimeoutError(f"timed out waiting for {what}")
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        buf += chunk
+    sel.close()
+    return buf.decode(errors="replace")
+
+
+class Traced:
+    """A workload under pyleakbpf, driven step by step."""
+
+    def __init__(self, python, workload, args=(), env=None):
+        self.wl = subprocess.Popen([python, str(WORKLOADS / workload)], cwd=WORKLOADS,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=env)
+        deadline = time.monotonic() + TIMEOUT
+        ready = _read_line(self.wl.stdout, deadline, "workload READY")
+        assert ready.startswith("READY"), ready + self.wl.stderr.read().decode()
+        self.pid = self.wl.pid
+        self.tool = subprocess.Popen([str(TOOL), "-p", str(self.pid), *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.banner = _read_line(self.tool.stderr, deadline, "pyleakbpf to attach")
+        assert "tracing PID" in self.banner, self.banner + self.tool.stderr.read().decode()
+
+    def run(self):
+        """Let the workload do its scenario; returns its RESULT."""
+        self.wl.stdin.write(b"go\n")
+        self.wl.stdin.flush()
+        line = _read_line(self.wl.stdout, time.monotonic() + TIMEOUT, "workload RESULT")
+        assert line.startswith("RESULT "), line + self.wl.stderr.read().decode()
+        return json.loads(line[len("RESULT "):])
+
+    def stop_tool(self, sig=signal.SIGINT):
+        if sig:
+            self.tool.send_signal(sig)
+        out, err = self.tool.communicate(timeout=TIMEOUT)
+        return self.tool.returncode, out.decode(), err.decode()
+
+    def finish(self, cmd=b"exit\n"):
+        try:
+            self.wl.stdin.write(cmd)
+            self.wl.stdin.flush()
+        except BrokenPipeError:
+            pass
+        out, err = self.wl.communicate(timeout=TIMEOUT)
+        return self.wl.returncode, out.decode(), err.decode()
+
+    def kill(self):
+        for p in (self.tool, self.wl):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def save(name, text):
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / name).write_text(text)

@@ -1,0 +1,36 @@
+"""(e) Churn only: everything allocated is freed again."""
+import harness
+
+N_CHURN = 50000
+
+
+class Message:
+    __slots__ = tuple("f%d" % i for i in range(20))
+
+
+def pump(n):
+    for i in range(n):
+        m = Message()  # churn
+        m.f0 = i
+    return n
+
+
+def build_and_drop(n):
+    for i in range(n // 10):
+        batch = [Message() for _ in range(10)]  # churn2
+        del batch
+
+
+def scenario():
+    pump(N_CHURN)
+    build_and_drop(N_CHURN)
+    return {
+        "leak": None,
+        "leaked_bytes": 0,
+        "leaked_count": 0,
+        "churn": [harness.site("churn", __file__), harness.site("churn2", __file__)],
+    }
+
+
+if __name__ == "__main__":
+    harness.run(scenario)

@@ -157,6 +157,7 @@ class Traced:
                                    stderr=subprocess.PIPE, env=env)
         deadline = time.monotonic() + TIMEOUT
         ready = _read_line(self.wl.stdout, deadline, "workload READY")
+        self.seen = ready  # workload stdout consumed so far
         assert ready.startswith("READY"), ready + self.wl.stderr.read().decode()
         self.pid = self.wl.pid
         self.tool = subprocess.Popen([str(TOOL), "-p", str(self.pid), *args],
@@ -169,6 +170,7 @@ class Traced:
         self.wl.stdin.write(b"go\n")
         self.wl.stdin.flush()
         line = _read_line(self.wl.stdout, time.monotonic() + TIMEOUT, "workload RESULT")
+        self.seen += line
         assert line.startswith("RESULT "), line + self.wl.stderr.read().decode()
         return json.loads(line[len("RESULT "):])
 
@@ -185,7 +187,7 @@ class Traced:
         except BrokenPipeError:
             pass
         out, err = self.wl.communicate(timeout=TIMEOUT)
-        return self.wl.returncode, out.decode(), err.decode()
+        return self.wl.returncode, self.seen + out.decode(), err.decode()
 
     def kill(self):
         for p in (self.tool, self.wl):

@@ -118,7 +118,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	double v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:d:t:fo:vh", lo, NULL)) != -1) {
+	opterr = 0;	/* one line of our own instead of getopt's */
+	while ((c = getopt_long(argc, argv, ":p:d:t:fo:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_num(optarg, &v, 1) || v != (pid_t)v)
@@ -157,8 +158,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case ':':
+			return die("option %s needs a value (see --help)", argv[optind - 1]);
 		default:
-			return die("unknown option (see --help)");
+			return die("unknown option %s (see --help)", argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {

@@ -371,12 +371,12 @@ static void write_text(struct session *s, const struct report_opts *o,
 		thousands(s->sym->frames_unknown, b1, sizeof(b1)));
 	fprintf(out, "Coverage: ");
 	if (pl->allocator_inlined)
-		fprintf(out, "pymalloc is inlined in this build (%s): instances of Python classes\n"
-			"  (tp_alloc) and calls from C extensions are seen; dicts, lists, str, bytes\n"
-			"  and other objects built by the interpreter's own C code are NOT seen.\n",
-			pl->inline_evidence);
+		fprintf(out, "PARTIAL. pymalloc is inlined in this build (%s):\n"
+			"  instances of Python classes (tp_alloc) and calls from C extensions are seen;\n"
+			"  dicts, lists, str, bytes and other objects the interpreter's own C code\n"
+			"  builds are NOT seen.\n", pl->inline_evidence);
 	else
-		fprintf(out, "all PyObject_*/PyMem_*/PyMem_Raw* allocations are seen (%s).\n",
+		fprintf(out, "every PyObject_*/PyMem_*/PyMem_Raw* allocation is seen (%s).\n",
 			pl->inline_evidence[0] ? pl->inline_evidence : "no inlining detected");
 	fprintf(out, "  Not seen by any allocation tracer: objects reused from freelists (they\n"
 		"  stay outstanding at the site that first allocated them), and memory pymalloc\n"

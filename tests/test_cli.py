@@ -1,0 +1,212 @@
+"""Command line, errors and the tracer's life cycle around its target."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BUILDS, TIMEOUT, TOOL, WORKLOADS, Report, Traced, frame_loc, loc, save
+
+DEBIAN_PY = BUILDS["debian"][0]
+
+
+def tool(*args, **kw):
+    return subprocess.run([str(TOOL), *args], capture_output=True, text=True,
+                          timeout=TIMEOUT, **kw)
+
+
+def one_line_error(r, pattern):
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("pyleakbpf: "), r.stderr
+    assert re.search(pattern, lines[0]), r.stderr
+    assert r.stdout == ""
+
+
+@pytest.fixture
+def idle_python():
+    """A CPython 3.11 process blocked on stdin."""
+    p = subprocess.Popen([DEBIAN_PY, "-c", "import sys; sys.stdin.read()"],
+                         stdin=subprocess.PIPE)
+    yield p
+    p.stdin.close()
+    p.wait(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["-p", "abc"], r"invalid PID: abc"),
+    (["-p", "0"], r"invalid PID"),
+    (["-p", "1", "-d", "-3"], r"invalid duration"),
+    (["-p", "1", "--top", "0"], r"invalid --top"),
+    (["-p", "1", "x"], r"invalid interval: x"),
+    (["-p", "1", "1", "2", "3"], r"unexpected argument: 3"),
+    (["--bogus"], r"unknown option"),
+    (["-d", "5"], r"no target: give -p PID"),
+])
+def test_bad_arguments(args, pattern):
+    one_line_error(tool(*args), pattern)
+
+
+def test_help():
+    r = tool("--help")
+    assert r.returncode == 0 and "Usage: pyleakbpf -p PID" in r.stdout
+
+
+def test_no_such_pid():
+    # a PID that existed and is gone: nothing can have reused it this fast
+    p = subprocess.Popen(["true"])
+    p.wait()
+    one_line_error(tool("-p", str(p.pid)), rf"no such process: {p.pid}")
+
+
+def test_not_cpython():
+    p = subprocess.Popen(["sleep", "60"])
+    try:
+        one_line_error(tool("-p", str(p.pid)), r"is not CPython: no _PyRuntime")
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_unsupported_version(tmp_path):
+    """A CPython whose Py_Version says 3.99: refused by name, not guessed."""
+    exe = tmp_path / "python3.99"
+    shutil.copy(DEBIAN_PY, exe)
+    nm = subprocess.run(["nm", "-D", str(exe)], capture_output=True, text=True).stdout
+    vaddr = int(next(l.split()[0] for l in nm.splitlines() if l.endswith(" Py_Version")), 16)
+    ph = subprocess.run(["readelf", "-lW", str(exe)], capture_output=True, text=True).stdout
+    off = None
+    for l in ph.splitlines():
+        f = l.split()
+        if f and f[0] == "LOAD":
+            o, v, fs = int(f[1], 16), int(f[2], 16), int(f[4], 16)
+            if v <= vaddr < v + fs:
+                off = vaddr - v + o
+    with open(exe, "r+b") as f:
+        f.seek(off)
+        f.write((0x036300F0).to_bytes(8, "little"))
+    p = subprocess.Popen([str(exe), "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        one_line_error(tool("-p", str(p.pid)),
+                       r"unsupported Python version 3\.99\.0 .*supported: 3\.11")
+    finally:
+        p.stdin.close()
+        p.wait()
+
+
+def test_missing_privileges(idle_python):
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) not installed")
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        str(TOOL), "-p", str(idle_python.pid)],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    one_line_error(r, r"permission denied: tracing needs root")
+
+
+def test_no_bpf_capabilities(idle_python):
+    """Root without CAP_BPF/CAP_PERFMON/CAP_SYS_ADMIN: the no-BPF path."""
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) not installed")
+    r = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all",
+                        str(TOOL), "-p", str(idle_python.pid)],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    one_line_error(r, r"permission denied")
+
+
+def test_duration_and_output_file(bpf_ok, idle_python, tmp_path):
+    out = tmp_path / "report.txt"
+    r = tool("-p", str(idle_python.pid), "-d", "0.5", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    text = out.read_text()
+    assert "(duration reached)" in text and "Hooks (events while tracing)" in text
+
+
+def test_interval_count(bpf_ok, idle_python):
+    r = tool("-p", str(idle_python.pid), "0.3", "3")
+    assert r.returncode == 0, r.stderr
+    assert re.findall(r"^report (\d+) \(interval\)", r.stdout, re.M) == ["1", "2", "3"]
+
+
+def test_target_exit_gives_final_report(bpf_ok, build):
+    """The target exits mid-trace: final report (with its leak), exit 0."""
+    name, python = build
+    t = Traced(python, "leak_registry.py")
+    try:
+        result = t.run()
+        wrc, _, werr = t.finish()
+        rc, out, err = t.stop_tool(sig=None)
+    finally:
+        t.kill()
+    save(f"target-exit-{name}.txt", out + err)
+    assert wrc == 0, werr
+    assert rc == 0, err
+    assert "(target exited)" in out
+    rep = Report(out)
+    assert rep.sites and frame_loc(rep.sites[0]["frames"][0]) == loc(result["leak"]), out
+
+
+def test_target_output_unchanged(bpf_ok, build):
+    """Same stdout, stderr and exit code with and without the tracer."""
+    name, python = build
+
+    def plain():
+        p = subprocess.run([python, str(WORKLOADS / "leak_thread.py")], cwd=WORKLOADS,
+                           input=b"go\nexit\n", capture_output=True, timeout=TIMEOUT)
+        return p.returncode, re.sub(rb"READY \d+", b"READY", p.stdout), p.stderr
+
+    before = plain()
+    t = Traced(python, "leak_thread.py")
+    try:
+        t.run()
+        # detach while the target is still running, then let it finish
+        rc, _, err = t.stop_tool()
+        wrc, wout, werr = t.finish()
+    finally:
+        t.kill()
+    assert rc == 0, err
+    traced = (wrc, re.sub(r"READY \d+", "READY", wout).encode(), werr.encode())
+    assert traced == before
+
+
+def test_target_in_other_mount_namespace(bpf_ok, tmp_path):
+    """The interpreter lives at a path only the target's mount namespace has."""
+    if not shutil.which("unshare"):
+        pytest.skip("unshare (util-linux) not installed")
+    ctr = tmp_path / "ctr"
+    ctr.mkdir()
+    script = (f"mount -t tmpfs ctr {ctr} && cp {DEBIAN_PY} {ctr}/python3 && "
+              f"exec {ctr}/python3 {WORKLOADS / 'leak_registry.py'}")
+    wl = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                          cwd=WORKLOADS, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        ready = wl.stdout.readline().decode()
+        assert ready.startswith("READY"), ready
+        pid = int(ready.split()[1])
+        assert not (ctr / "python3").exists(), "tmpfs leaked into our namespace"
+        tr = subprocess.Popen([str(TOOL), "-p", str(pid)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+        banner = tr.stderr.readline().decode()
+        assert "tracing PID" in banner and f"{ctr}/python3" in banner, banner
+        wl.stdin.write(b"go\n")
+        wl.stdin.flush()
+        result = wl.stdout.readline().decode()
+        assert result.startswith("RESULT"), result
+        leak = json.loads(result[7:])["leak"]
+        tr.send_signal(signal.SIGINT)
+        out, err = tr.communicate(timeout=TIMEOUT)
+        assert tr.returncode == 0, err
+        rep = Report(out.decode())
+        assert frame_loc(rep.sites[0]["frames"][0]) == loc(leak), out.decode()
+        wl.stdin.write(b"exit\n")
+        wl.stdin.flush()
+        assert wl.wait(timeout=TIMEOUT) == 0
+    finally:
+        if wl.poll() is None:
+            wl.kill()
+            wl.wait()

@@ -199,8 +199,14 @@ static __always_inline void record_block(const struct proc_info *p, __u32 tgid,
 
 /* --- entry side ------------------------------------------------------ */
 
-/* Forget pending levels whose stack pointer is at or below sp. */
-static __always_inline __u32 pop_stale(struct inflight *f, __u64 sp)
+/*
+ * Forget pending levels below `limit` on the stack (deeper than the call
+ * at hand): their return was never seen, e.g. the probe was attached
+ * mid-call. A level at the same stack pointer is kept: a tail call
+ * (_PyObject_Realloc jumps to PyMem_RawRealloc) enters with the caller's
+ * stack pointer, and both return probes fire on the one return.
+ */
+static __always_inline __u32 pop_stale(struct inflight *f, __u64 limit)
 {
 	__u32 d = f->depth;
 	int i;
@@ -208,7 +214,7 @@ static __always_inline __u32 pop_stale(struct inflight *f, __u64 sp)
 	if (d > MAX_NEST)
 		d = MAX_NEST;
 	for (i = 0; i < MAX_NEST && d > 0; i++) {
-		if (f->lv[lv_idx(d - 1)].sp > sp)
+		if (f->lv[lv_idx(d - 1)].sp >= limit)
 			break;
 		count(MAX_HOOKS + CNT_UNMATCHED);
 		d--;
@@ -243,10 +249,6 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 arg,
 			return 0;
 		}
 	}
-	/*
-	 * Stacks grow down: a pending call at or below this stack pointer has
-	 * returned without us seeing it (probe attached mid-call): drop it.
-	 */
 	d = pop_stale(f, sp);
 	if (d >= MAX_NEST) {
 		count(MAX_HOOKS + CNT_NEST_OVERFLOW);
@@ -323,7 +325,7 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	if (!f)
 		return 0;
 	/* the return address was popped: sp is 8 above the entry's */
-	d = pop_stale(f, PT_REGS_SP(ctx) - 16);
+	d = pop_stale(f, PT_REGS_SP(ctx) - 8);
 	if (!d || f->lv[lv_idx(d - 1)].sp != PT_REGS_SP(ctx) - 8) {
 		count(MAX_HOOKS + CNT_UNMATCHED);
 		return 0;

@@ -87,7 +87,7 @@ def bpf_ok():
 class Report:
     """The text report, parsed."""
 
-    SITE = re.compile(r"^#(\d+) .* outstanding in ([\d,]+) blocks.*\((\d+) bytes;")
+    SITE = re.compile(r"^#(\d+) .* outstanding in ([\d,]+) blocks?.*\((\d+) bytes;")
     HOOK = re.compile(r"^  (\S+)\s+(alloc|realloc|free|shutdown)\s+([\d,]+)\s")
 
     def __init__(self, text):

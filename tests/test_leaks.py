@@ -17,7 +17,7 @@ CASES = {
 }
 
 
-def trace(build, workload, args=()):
+def trace(build, workload, args=(), tag=""):
     name, python = build
     t = Traced(python, workload, args)
     try:
@@ -26,7 +26,7 @@ def trace(build, workload, args=()):
         wrc, wout, werr = t.finish()
     finally:
         t.kill()
-    save(f"{workload[:-3]}-{name}.txt", out + err)
+    save(f"{workload[:-3]}{tag}-{name}.txt", out + err)
     assert rc == 0, err
     assert wrc == 0, werr
     return result, Report(out), out
@@ -50,6 +50,10 @@ def test_leak_ranked_first(bpf_ok, build, case):
         assert depth >= result["depth"], f"only {depth} recursive frames\n{out}"
     # what the hooks caught, per build (kept in tests/output for the notes)
     assert sum(rep.hooks.values()) > 0, out
+    # attached while the workload was idle: every call seen whole (this
+    # also checks the nesting logic on tail calls such as PyMem_RawRealloc)
+    assert rep.counter("allocator calls seen only half") == 0, out
+    assert rep.counter("allocations dropped") == 0, out
 
 
 def test_churn_only_reports_nothing(bpf_ok, build):
@@ -67,7 +71,7 @@ FOLDED = re.compile(rf"^{FRAME}(;{FRAME})* (\d+)$")
 
 
 def test_folded_output(bpf_ok, build):
-    result, _, out = trace(build, "leak_registry.py", ["--folded"])
+    result, _, out = trace(build, "leak_registry.py", ["--folded"], tag="-folded")
     lines = out.splitlines()
     assert lines, "no folded output"
     total_leak = 0

@@ -337,14 +337,14 @@ static void write_text(struct session *s, const struct report_opts *o,
 		if (si->out_bytes <= 0)
 			break;
 		shown++;
-		fprintf(out, "\n#%zu %s outstanding in %s blocks", shown,
+		fprintf(out, "\n#%zu %s outstanding in %s block%s", shown,
 			human_bytes(si->out_bytes, b1, sizeof(b1)),
-			thousands(si->out_count, b2, sizeof(b2)));
+			thousands(si->out_count, b2, sizeof(b2)), si->out_count == 1 ? "" : "s");
 		if (si->oldest_ns)
 			fprintf(out, ", oldest %.1f s", (now - si->oldest_ns) / 1e9);
-		fprintf(out, " (%" PRId64 " bytes; %s allocated in %s blocks while tracing)\n",
+		fprintf(out, " (%" PRId64 " bytes; %s allocated in %s block%s while tracing)\n",
 			si->out_bytes, human_bytes(si->total_bytes, b3, sizeof(b3)),
-			thousands(si->total_count, b4, sizeof(b4)));
+			thousands(si->total_count, b4, sizeof(b4)), si->total_count == 1 ? "" : "s");
 		if (!si->ss || !si->ss->nframes) {
 			fprintf(out, "    %s\n", si->key);
 			continue;

@@ -34,7 +34,7 @@ DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	    make gcc binutils util-linux python3 python3-pytest python3.11 python3.11-dbg
 DEPS_STAMP := $(OUT)/.deps
 
-.PHONY: all deps test unit integration demo clean
+.PHONY: all deps test unit integration demo floor clean
 
 all: $(BIN)
 
@@ -65,6 +65,27 @@ $(OUT)/%.o: user/%.c user/*.h bpf/pyleak.h $(SKEL) | $(OUT)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BIN): $(USER_OBJ)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# The benchmark's floor: same loader and hooks, BPF programs that return at
+# once (-DPYLEAK_FLOOR), so only the uprobe traps are paid.
+FLOOR_DIR := $(OUT)/floor
+FLOOR_BIN := $(OUT)/pyleakbpf-floor
+FLOOR_OBJ := $(patsubst user/%.c,$(FLOOR_DIR)/%.o,$(USER_SRC))
+
+floor: $(FLOOR_BIN)
+
+$(FLOOR_DIR)/pyleak.bpf.obj: bpf/pyleak.bpf.c bpf/pystack.bpf.h bpf/pyleak.h | $(DEPS_STAMP)
+	@mkdir -p $(FLOOR_DIR)
+	$(CLANG) $(BPF_CFLAGS) -DPYLEAK_FLOOR -c $< -o $@
+
+$(FLOOR_DIR)/pyleak.skel.h: $(FLOOR_DIR)/pyleak.bpf.obj
+	$(BPFTOOL) gen skeleton $< name pyleak_bpf > $@
+
+$(FLOOR_DIR)/%.o: user/%.c user/*.h bpf/pyleak.h $(FLOOR_DIR)/pyleak.skel.h
+	$(CC) $(filter-out -I$(OUT),$(CFLAGS)) -I$(FLOOR_DIR) -c $< -o $@
+
+$(FLOOR_BIN): $(FLOOR_OBJ)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 $(UNIT_BIN): $(UNIT_SRC) tests/unit/unit.h $(LIB_OBJ)

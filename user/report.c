@@ -324,7 +324,8 @@ static void write_text(struct session *s, const struct report_opts *o,
 		elf_file_has_symtab(t->elf) ? ", .symtab" : ", stripped");
 	fprintf(out, "report %d (%s) after %.1f s of tracing\n", s->reports + 1, reason,
 		(now - s->start_ns) / 1e9);
-	fprintf(out, "outstanding: %s in %s blocks at %zu sites; allocated while tracing: %s in %s blocks\n",
+	fprintf(out, "outstanding (allocated since tracing began, not freed): %s in %s blocks at %zu sites\n"
+		"allocated while tracing: %s in %s blocks\n",
 		human_bytes(ob, b1, sizeof(b1)), thousands(oc > 0 ? oc : 0, b2, sizeof(b2)), nsites,
 		human_bytes(tb, b3, sizeof(b3)), thousands(tc, b4, sizeof(b4)));
 	if (s->target_exited)

@@ -11,6 +11,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
 #include "pyleak.h"
 #include "pystack.bpf.h"
 
@@ -80,7 +81,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
-} new_stacks SEC(".maps");
+} events SEC(".maps");
 
 /* An index into inflight.lv the verifier can see is in range. */
 static __always_inline __u32 lv_idx(__u32 i)
@@ -110,7 +111,7 @@ static __always_inline struct proc_info *traced(__u32 tgid)
 }
 
 static __always_inline void stats_add(__u64 stack_id, __s64 bytes, __s64 n,
-				      int is_alloc)
+				      int is_alloc, int in_gc)
 {
 	struct site_stats *s = bpf_map_lookup_elem(&stats, &stack_id);
 
@@ -131,18 +132,24 @@ static __always_inline void stats_add(__u64 stack_id, __s64 bytes, __s64 n,
 	if (is_alloc) {
 		__sync_fetch_and_add(&s->total_bytes, bytes);
 		__sync_fetch_and_add(&s->total_count, n);
+	} else if (in_gc) {
+		__sync_fetch_and_add(&s->gc_bytes, -bytes);
+		__sync_fetch_and_add(&s->gc_count, -n);
 	}
 }
 
-/* Forget a block; returns 1 if it was known. */
-static __always_inline int drop_block(__u32 tgid, __u64 addr)
+/*
+ * Forget a block; returns 1 if it was known. in_gc: freed while the cyclic
+ * GC runs on this thread, i.e. garbage only the GC could free.
+ */
+static __always_inline int drop_block(__u32 tgid, __u64 addr, int in_gc)
 {
 	struct alloc_key k = { .tgid = tgid, .addr = addr };
 	struct alloc_info *a = bpf_map_lookup_elem(&allocs, &k);
 
 	if (!a)
 		return 0;
-	stats_add(a->stack_id, -(__s64)a->size, -1, 0);
+	stats_add(a->stack_id, -(__s64)a->size, -1, 0, in_gc);
 	bpf_map_delete_elem(&allocs, &k);
 	return 1;
 }
@@ -151,7 +158,7 @@ static __always_inline __u64 capture_stack(const struct proc_info *p,
 					   __u32 tgid, __u32 tid)
 {
 	struct walk_scratch *s;
-	struct new_stack_event *ev;
+	struct event *ev;
 	__u32 zero = 0;
 	__u64 id;
 
@@ -174,9 +181,10 @@ static __always_inline __u64 capture_stack(const struct proc_info *p,
 		count(MAX_HOOKS + CNT_STACKS_FULL);
 		return STACK_ID_LOST;
 	}
-	ev = bpf_ringbuf_reserve(&new_stacks, sizeof(*ev), 0);
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (ev) {
-		ev->stack_id = id;
+		ev->type = EV_NEW_STACK;
+		ev->a = id;
 		bpf_ringbuf_submit(ev, 0);
 	} else {
 		count(MAX_HOOKS + CNT_NEW_STACK_LOST);
@@ -195,7 +203,7 @@ static __always_inline void record_block(const struct proc_info *p, __u32 tgid,
 	};
 
 	/* A live entry at this address means its free was never seen. */
-	if (drop_block(tgid, addr))
+	if (drop_block(tgid, addr, 0))
 		count(MAX_HOOKS + CNT_REUSED);
 
 	a.stack_id = capture_stack(p, tgid, tid);
@@ -204,7 +212,7 @@ static __always_inline void record_block(const struct proc_info *p, __u32 tgid,
 		count(MAX_HOOKS + CNT_ALLOCS_FULL);
 		return;
 	}
-	stats_add(a.stack_id, (__s64)size, 1, 1);
+	stats_add(a.stack_id, (__s64)size, 1, 1, 0);
 }
 
 /* --- entry side ------------------------------------------------------ */
@@ -325,7 +333,6 @@ static __always_inline __u64 slot_size(const struct py_offsets *o, __u64 type,
 SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
-	FLOOR();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	struct proc_info *p;
@@ -333,6 +340,7 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	struct nest_level lv;
 	__u32 d;
 
+	FLOOR();
 	p = traced(tgid);
 	if (!p)
 		return 0;
@@ -362,7 +370,7 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	if (lv.klass == HC_SLOT)
 		lv.size = slot_size(&p->off, lv.arg, lv.nitems);
 	else if (lv.arg)		/* realloc: the old block is gone */
-		drop_block(tgid, lv.arg);
+		drop_block(tgid, lv.arg, 0);
 	record_block(p, tgid, tid, ret, lv.size, lv.hook);
 	return 0;
 }
@@ -372,13 +380,18 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 SEC("uprobe")
 int BPF_KPROBE(free_enter, __u64 ptr)
 {
-	FLOOR();
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct proc_info *p;
 
-	if (!ptr || !traced(tgid))
+	FLOOR();
+	if (!ptr)
+		return 0;
+	p = traced(tgid);
+	if (!p)
 		return 0;
 	count(bpf_get_attach_cookie(ctx) & 0xff & (MAX_HOOKS - 1));
-	if (!drop_block(tgid, ptr))
+	if (!drop_block(tgid, ptr, p->gc_tid == (__u32)pid_tgid))
 		count(MAX_HOOKS + CNT_FREE_UNKNOWN);
 	return 0;
 }
@@ -391,18 +404,21 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 SEC("uprobe")
 int BPF_KPROBE(gc_del_enter, __u64 op)
 {
-	FLOOR();
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
 	struct proc_info *p;
 	__u64 type = 0, flags = 0, pre;
+	int in_gc;
 
+	FLOOR();
 	if (!op)
 		return 0;
 	p = traced(tgid);
 	if (!p)
 		return 0;
 	count(bpf_get_attach_cookie(ctx) & 0xff & (MAX_HOOKS - 1));
-	if (drop_block(tgid, op))
+	in_gc = p->gc_tid == (__u32)pid_tgid;
+	if (drop_block(tgid, op, in_gc))
 		return 0;
 	if (bpf_probe_read_user(&type, sizeof(type), (void *)(op + p->off.ob_type)) ||
 	    bpf_probe_read_user(&flags, sizeof(flags),
@@ -411,7 +427,7 @@ int BPF_KPROBE(gc_del_enter, __u64 op)
 	pre = p->off.gc_head_size;
 	if (flags & p->off.preheader_flags)
 		pre += 16;
-	if (drop_block(tgid, op - pre))
+	if (drop_block(tgid, op - pre, in_gc))
 		return 0;
 unknown:
 	count(MAX_HOOKS + CNT_FREE_UNKNOWN);
@@ -422,11 +438,83 @@ unknown:
 SEC("uprobe")
 int BPF_KPROBE(finalize_enter)
 {
-	FLOOR();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
 
+	FLOOR();
 	if (p)
 		p->finalizing = 1;
 	return 0;
+}
+
+/* --- the cyclic GC ---------------------------------------------------- */
+
+static __always_inline int gc_start(int generation)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct proc_info *p = traced(pid_tgid >> 32);
+
+	if (!p)
+		return 0;
+	p->gc_generation = generation;
+	p->gc_start_ns = bpf_ktime_get_ns();
+	p->gc_tid = (__u32)pid_tgid;
+	return 0;
+}
+
+static __always_inline int gc_done(long collected)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct proc_info *p = traced(pid_tgid >> 32);
+	struct event *ev;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!p)
+		return 0;
+	if (p->gc_tid != (__u32)pid_tgid) {
+		count(MAX_HOOKS + CNT_GC_UNMATCHED);
+		return 0;
+	}
+	p->gc_tid = 0;
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count(MAX_HOOKS + CNT_GC_EVENT_LOST);
+		return 0;
+	}
+	ev->type = EV_GC;
+	ev->generation = p->gc_generation;
+	ev->a = now - p->gc_start_ns;
+	ev->b = collected;
+	ev->ts_ns = now;
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+/* CPython's USDT probes (--with-dtrace builds, e.g. Debian's). */
+SEC("usdt")
+int BPF_USDT(usdt_gc_start, int generation)
+{
+	return gc_start(generation);
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_gc_done, long collected)
+{
+	return gc_done(collected);
+}
+
+/*
+ * Without USDT: the collector itself, gc_collect_main(tstate, generation,
+ * ...) returning collected + uncollectable, when symbols show it.
+ */
+SEC("uprobe")
+int BPF_KPROBE(collect_enter, void *tstate, int generation)
+{
+	return gc_start(generation);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(collect_return, long ret)
+{
+	return gc_done(ret);
 }

@@ -66,6 +66,10 @@ struct proc_info {
 	__u64 pycode_type;		/* &PyCode_Type in the target (unused by BPF) */
 	struct py_offsets off;
 	__u32 finalizing;		/* set when Py_FinalizeEx was entered */
+	/* the collection in progress (one at a time: it holds the GIL) */
+	__u32 gc_tid;			/* thread collecting, 0 if none */
+	__u64 gc_start_ns;
+	__u32 gc_generation;
 	__u32 pad;
 };
 
@@ -98,6 +102,8 @@ struct site_stats {
 	__s64 out_count;
 	__u64 total_bytes;
 	__u64 total_count;
+	__u64 gc_bytes;			/* freed while the cyclic GC ran on that thread */
+	__u64 gc_count;
 };
 
 /* In-flight allocator calls of one thread (uprobe -> uretprobe). */
@@ -135,14 +141,25 @@ enum counter {
 	CNT_FINAL_IGNORED,	/* events after Py_FinalizeEx started */
 	CNT_UNMATCHED,		/* entry or return seen alone (attach/detach race) */
 	CNT_NEW_STACK_LOST,	/* new-stack notification dropped (ring full) */
+	CNT_GC_EVENT_LOST,	/* GC event dropped (ring full) */
+	CNT_GC_UNMATCHED,	/* gc done without a start (attached mid-collection) */
 	CNT__MAX,
 };
 
 #define COUNTERS_LEN	(MAX_HOOKS + CNT__MAX)
 
-/* Ring buffer event: a stack seen for the first time. */
-struct new_stack_event {
-	__u64 stack_id;
+/* Ring buffer events. */
+enum event_type {
+	EV_NEW_STACK = 1,	/* a = stack id */
+	EV_GC = 2,		/* a = pause in ns, b = collected + uncollectable */
+};
+
+struct event {
+	__u32 type;
+	__u32 generation;
+	__u64 a;
+	__s64 b;
+	__u64 ts_ns;
 };
 
 #endif /* PYLEAK_H */

@@ -302,3 +302,36 @@ int elf_file_section(const struct elf_file *ef, const char *name,
 	}
 	return -ENOENT;
 }
+
+bool elf_file_has_usdt(const struct elf_file *ef, const char *provider,
+		       const char *name)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		Elf_Data *data;
+		GElf_Shdr sh;
+		GElf_Nhdr nh;
+		size_t off = 0, name_off, desc_off;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+			continue;
+		data = elf_getdata(scn, NULL);
+		while (data && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+			const char *d = (const char *)data->d_buf + desc_off;
+			size_t plen;
+
+			/* NT_STAPSDT: pc, base, semaphore, "provider\0name\0args\0" */
+			if (nh.n_type != 3 || nh.n_namesz != 8 ||
+			    memcmp((const char *)data->d_buf + name_off, "stapsdt", 8) ||
+			    nh.n_descsz < 3 * 8 + 2)
+				continue;
+			d += 3 * 8;
+			plen = strnlen(d, nh.n_descsz - 3 * 8);
+			if (!strcmp(d, provider) && plen + 1 < nh.n_descsz - 3 * 8 &&
+			    !strncmp(d + plen + 1, name, nh.n_descsz - 3 * 8 - plen - 1))
+				return true;
+		}
+	}
+	return false;
+}

@@ -31,6 +31,9 @@ int elf_file_read(const struct elf_file *ef, uint64_t vaddr, void *buf,
  * or NULL if vaddr is not a PLT stub.
  */
 const char *elf_file_plt_target(const struct elf_file *ef, uint64_t vaddr);
+/* Does the file carry the USDT probe provider:name (.note.stapsdt)? */
+bool elf_file_has_usdt(const struct elf_file *ef, const char *provider,
+		       const char *name);
 /* Address of a section by name; 0 if found. */
 int elf_file_section(const struct elf_file *ef, const char *name,
 		     uint64_t *addr, uint64_t *size);

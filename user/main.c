@@ -68,6 +68,9 @@ static void usage(FILE *f)
 "  interval [count]      report every interval seconds, count times\n"
 "  -t, --top N           sites in the text report (default 10)\n"
 "  -f, --folded          folded stacks (flamegraph.pl input), bytes per stack\n"
+"      --gc              GC pauses per generation (count, p50/p99/max, collected)\n"
+"      --cycles          rank sites by bytes the cyclic GC freed (reference\n"
+"                        cycles); with --folded, stacks weighted by those bytes\n"
 "  -o, --output FILE     write reports to FILE instead of stdout\n"
 "      --full-path       full file names in frames\n"
 "      --max-allocs N    live blocks tracked (default 524288)\n"
@@ -101,7 +104,7 @@ static int parse_num(const char *s, double *v, double min)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS };
+	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS, OPT_GC, OPT_CYCLES };
 	static const struct option lo[] = {
 		{ "pid", required_argument, 0, 'p' },
 		{ "duration", required_argument, 0, 'd' },
@@ -109,6 +112,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "folded", no_argument, 0, 'f' },
 		{ "output", required_argument, 0, 'o' },
 		{ "full-path", no_argument, 0, OPT_FULL },
+		{ "gc", no_argument, 0, OPT_GC },
+		{ "cycles", no_argument, 0, OPT_CYCLES },
 		{ "max-allocs", required_argument, 0, OPT_MAXA },
 		{ "max-stacks", required_argument, 0, OPT_MAXS },
 		{ "verbose", no_argument, 0, 'v' },
@@ -144,6 +149,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_FULL:
 			o->rep.full_path = true;
+			break;
+		case OPT_GC:
+			o->rep.gc = true;
+			break;
+		case OPT_CYCLES:
+			o->rep.cycles = true;
 			break;
 		case OPT_MAXA:
 		case OPT_MAXS:
@@ -268,7 +279,7 @@ static int run(struct options *o)
 	s.plan = &plan;
 	s.skel = skel;
 	s.sym = &sym;
-	rb = ring_buffer__new(bpf_map__fd(skel->maps.new_stacks), report_on_new_stack, &s, NULL);
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), report_on_event, &s, NULL);
 	if (!rb) {
 		die("cannot open the ring buffer: %s", strerror(errno));
 		goto out_sym;
@@ -278,9 +289,10 @@ static int run(struct options *o)
 		goto out_rb;
 	}
 	s.start_ns = now_ns();
-	fprintf(stderr, "pyleakbpf: tracing PID %d (CPython %s, %s) with %d hooks%s; Ctrl-C to report\n",
-		t.pid, t.version, t.path, plan.n,
-		plan.allocator_inlined ? " [pymalloc inlined: partial coverage]" : "");
+	fprintf(stderr, "pyleakbpf: tracing PID %d (CPython %s, %s) with %d hooks%s, GC: %s; "
+		"Ctrl-C to report\n", t.pid, t.version, t.path, plan.n,
+		plan.allocator_inlined ? " [pymalloc inlined: partial coverage]" : "",
+		gc_source_name(plan.gc));
 	if (o->duration)
 		deadline = s.start_ns + (uint64_t)(o->duration * 1e9);
 	if (o->interval)
@@ -316,6 +328,7 @@ out_rb:
 	ring_buffer__free(rb);
 out_sym:
 	symbolizer_free(&sym);
+	report_free(&s);
 out_skel:
 	pyleak_bpf__destroy(skel);
 out_target:

@@ -13,6 +13,11 @@
  *    are called through type slots and so survive: instances of Python
  *    classes are seen through them;
  *  - Py_FinalizeEx, so shutdown frees do not hide what the program held.
+ *
+ * The cyclic GC is followed through CPython's USDT probes gc__start and
+ * gc__done when the build has them (they cost nothing once we detach: libbpf
+ * counts the semaphore up and down), else through gc_collect_main when the
+ * symbols show it, else not at all, and the report says which.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -135,6 +140,39 @@ static void add(struct probe_plan *pl, const struct target *t, const struct spec
 	h->file_offset = off;
 }
 
+const char *gc_source_name(enum gc_source g)
+{
+	switch (g) {
+	case GC_USDT: return "USDT python:gc__start/gc__done";
+	case GC_UPROBE: return "uprobes on gc_collect_main";
+	case GC_NONE: break;
+	}
+	return "none";
+}
+
+static void plan_gc(struct probe_plan *pl, const struct target *t)
+{
+	uint64_t value, off;
+
+	if (elf_file_has_usdt(t->elf, "python", "gc__start") &&
+	    elf_file_has_usdt(t->elf, "python", "gc__done")) {
+		pl->gc = GC_USDT;
+		snprintf(pl->gc_why, sizeof(pl->gc_why), "%s probes in %s",
+			 gc_source_name(GC_USDT), t->path);
+	} else if (!elf_file_symbol(t->elf, "gc_collect_main", &value, NULL) &&
+		   !elf_file_vaddr_to_offset(t->elf, value, &off)) {
+		pl->gc = GC_UPROBE;
+		pl->gc_collect_offset = off;
+		snprintf(pl->gc_why, sizeof(pl->gc_why),
+			 "no USDT probes; gc_collect_main found in the symbols of %s", t->path);
+	} else {
+		pl->gc = GC_NONE;
+		snprintf(pl->gc_why, sizeof(pl->gc_why),
+			 "GC data unavailable: %s has no USDT probes and no gc_collect_main symbol",
+			 t->path);
+	}
+}
+
 int probes_plan(struct probe_plan *pl, const struct target *t)
 {
 	static const struct spec fin = { "Py_FinalizeEx", PK_FINALIZE, HC_OBJ };
@@ -156,6 +194,7 @@ int probes_plan(struct probe_plan *pl, const struct target *t)
 		for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++)
 			add(pl, t, &slots[i], "type slot, survives inlining");
 	add(pl, t, &fin, "freeze the books at interpreter shutdown");
+	plan_gc(pl, t);
 	return pl->n ? 0 : -ENOENT;
 }
 
@@ -199,6 +238,32 @@ int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 		}
 		h->attached = true;
 	}
+	if (pl->gc == GC_USDT) {
+		pl->gc_links[0] = bpf_program__attach_usdt(skel->progs.usdt_gc_start, t->pid,
+							   t->host_path, "python", "gc__start", NULL);
+		pl->gc_links[1] = bpf_program__attach_usdt(skel->progs.usdt_gc_done, t->pid,
+							   t->host_path, "python", "gc__done", NULL);
+	} else if (pl->gc == GC_UPROBE) {
+		LIBBPF_OPTS(bpf_uprobe_opts, o);
+
+		pl->gc_links[0] = bpf_program__attach_uprobe_opts(skel->progs.collect_enter, t->pid,
+								  t->host_path,
+								  pl->gc_collect_offset, &o);
+		o.retprobe = true;
+		pl->gc_links[1] = bpf_program__attach_uprobe_opts(skel->progs.collect_return, t->pid,
+								  t->host_path,
+								  pl->gc_collect_offset, &o);
+	}
+	if (pl->gc != GC_NONE && (!pl->gc_links[0] || !pl->gc_links[1])) {
+		int e = errno;
+
+		bpf_link__destroy(pl->gc_links[0]);
+		bpf_link__destroy(pl->gc_links[1]);
+		pl->gc_links[0] = pl->gc_links[1] = NULL;
+		snprintf(pl->gc_why, sizeof(pl->gc_why), "GC data unavailable: attaching %s failed: %s",
+			 gc_source_name(pl->gc), strerror(e));
+		pl->gc = GC_NONE;
+	}
 	return 0;
 }
 
@@ -209,5 +274,9 @@ void probes_detach(struct probe_plan *pl)
 		bpf_link__destroy(pl->hooks[i].ret);
 		pl->hooks[i].entry = pl->hooks[i].ret = NULL;
 		pl->hooks[i].attached = false;
+	}
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(pl->gc_links[i]);
+		pl->gc_links[i] = NULL;
 	}
 }

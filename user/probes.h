@@ -2,6 +2,7 @@
 #ifndef PROBES_H
 #define PROBES_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,9 +27,20 @@ struct hook {
 	struct bpf_link *entry, *ret;
 };
 
+/* Where GC pauses and "inside a collection" come from. */
+enum gc_source {
+	GC_NONE,		/* no source: GC data unavailable */
+	GC_USDT,		/* python:gc__start / python:gc__done */
+	GC_UPROBE,		/* uprobe + uretprobe on gc_collect_main */
+};
+
 struct probe_plan {
 	struct hook hooks[MAX_HOOKS];
 	int n;
+	enum gc_source gc;
+	char gc_why[PATH_MAX + 200];	/* the source, or why there is none */
+	uint64_t gc_collect_offset;
+	struct bpf_link *gc_links[2];
 	/* pymalloc inlined into its callers (LTO): exported entry points see
 	 * only calls from other objects */
 	bool allocator_inlined;
@@ -43,6 +55,7 @@ int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 void probes_detach(struct probe_plan *pl);
 bool hook_is_alloc(const struct hook *h);
 const char *hook_kind_name(const struct hook *h);
+const char *gc_source_name(enum gc_source g);
 
 /*
  * Does the code at addr reach a direct call to `callee` within `depth`

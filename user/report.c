@@ -26,6 +26,7 @@ struct site {
 	const struct sym_stack *ss;	/* one of its stacks, for the text form */
 	int64_t out_bytes, out_count;
 	uint64_t total_bytes, total_count;
+	uint64_t gc_bytes, gc_count;
 	uint64_t oldest_ns;		/* 0: none outstanding */
 };
 
@@ -110,19 +111,83 @@ static const struct sym_stack *stack_of(struct session *s, uint64_t id)
 	return symbolize_stack(s->sym, id, &st);
 }
 
-int report_on_new_stack(void *ctx, void *data, size_t len)
+static void gc_record(struct session *s, const struct event *ev)
+{
+	struct gc_gen_stats *g;
+
+	if (ev->generation >= GC_GENERATIONS) {
+		s->gc_other_generation++;
+		return;
+	}
+	g = &s->gc[ev->generation];
+	g->collections++;
+	g->collected += ev->b;
+	g->total_ns += ev->a;
+	if (ev->a > g->max_ns)
+		g->max_ns = ev->a;
+	if (!g->pauses) {
+		g->pauses = calloc(GC_SAMPLES, sizeof(*g->pauses));
+		if (!g->pauses)
+			return;
+	}
+	if (g->npauses < GC_SAMPLES) {
+		g->pauses[g->npauses++] = ev->a;
+	} else {
+		/* reservoir sampling keeps a uniform sample of all pauses */
+		uint64_t j = ((uint64_t)random() << 31 ^ random()) % g->collections;
+
+		if (j < GC_SAMPLES)
+			g->pauses[j] = ev->a;
+	}
+}
+
+int report_on_event(void *ctx, void *data, size_t len)
 {
 	struct session *s = ctx;
-	const struct new_stack_event *ev = data;
+	const struct event *ev = data;
 
-	if (len >= sizeof(*ev))
-		stack_of(s, ev->stack_id);
+	if (len < sizeof(*ev))
+		return 0;
+	if (ev->type == EV_NEW_STACK)
+		stack_of(s, ev->a);
+	else if (ev->type == EV_GC)
+		gc_record(s, ev);
 	return 0;
+}
+
+void report_free(struct session *s)
+{
+	for (int i = 0; i < GC_GENERATIONS; i++)
+		free(s->gc[i].pauses);
+}
+
+uint64_t percentile(const uint64_t *sorted, size_t n, double p)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	/* nearest rank */
+	i = (size_t)(p / 100.0 * n + 0.999999);
+	if (i < 1)
+		i = 1;
+	if (i > n)
+		i = n;
+	return sorted[i - 1];
 }
 
 static int cmp_key(const void *a, const void *b)
 {
 	return strcmp(((const struct site *)a)->key, ((const struct site *)b)->key);
+}
+
+static int cmp_gc_bytes(const void *a, const void *b)
+{
+	const struct site *x = a, *y = b;
+
+	if (x->gc_bytes != y->gc_bytes)
+		return x->gc_bytes < y->gc_bytes ? 1 : -1;
+	return strcmp(x->key, y->key);
 }
 
 static int cmp_bytes(const void *a, const void *b)
@@ -195,6 +260,7 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 			.key = strdup(buf), .ss = ss,
 			.out_bytes = st.out_bytes, .out_count = st.out_count,
 			.total_bytes = st.total_bytes, .total_count = st.total_count,
+			.gc_bytes = st.gc_bytes, .gc_count = st.gc_count,
 		};
 		/* remember which site each id lands in; fixed up after merge */
 		raw[n].oldest_ns = key;
@@ -214,6 +280,8 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 			d->out_count += raw[i].out_count;
 			d->total_bytes += raw[i].total_bytes;
 			d->total_count += raw[i].total_count;
+			d->gc_bytes += raw[i].gc_bytes;
+			d->gc_count += raw[i].gc_count;
 			free(raw[i].key);
 		} else {
 			if (!snap->sites)
@@ -260,7 +328,7 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 		free(vals);
 	}
 	if (snap->n)
-		qsort(snap->sites, snap->n, sizeof(*snap->sites), cmp_bytes);
+		qsort(snap->sites, snap->n, sizeof(*snap->sites), o->cycles ? cmp_gc_bytes : cmp_bytes);
 	/* the id -> index map is stale after sorting; it is not used again */
 	read_counters(s, snap->counters);
 	return 0;
@@ -274,12 +342,119 @@ static void free_snapshot(struct snapshot *snap)
 	u64map_free(&snap->by_id);
 }
 
-static void write_folded(const struct snapshot *snap, FILE *out)
+/* Outstanding bytes per stack; with --cycles, bytes the cyclic GC freed. */
+static void write_folded(const struct snapshot *snap, const struct report_opts *o)
 {
-	for (size_t i = 0; i < snap->n; i++)
-		if (snap->sites[i].out_bytes > 0)
-			fprintf(out, "%s %" PRId64 "\n", snap->sites[i].key,
-				snap->sites[i].out_bytes);
+	for (size_t i = 0; i < snap->n; i++) {
+		const struct site *si = &snap->sites[i];
+		int64_t v = o->cycles ? (int64_t)si->gc_bytes : si->out_bytes;
+
+		if (v > 0)
+			fprintf(o->out, "%s %" PRId64 "\n", si->key, v);
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static char *human_ns(uint64_t ns, char *buf, size_t len)
+{
+	if (ns < 1000000)
+		snprintf(buf, len, "%.1f us", ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.2f ms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.2f s", ns / 1e9);
+	return buf;
+}
+
+static void write_gc(struct session *s, FILE *out)
+{
+	const struct probe_plan *pl = s->plan;
+	char b[6][32];
+
+	if (pl->gc == GC_NONE) {
+		fprintf(out, "\nGC: %s\n", pl->gc_why);
+		return;
+	}
+	fprintf(out, "\nGC pauses (source: %s):\n", pl->gc_why);
+	fprintf(out, "  gen  collections  (new)   collected        p50        p99        max      total\n");
+	for (int i = 0; i < GC_GENERATIONS; i++) {
+		struct gc_gen_stats *g = &s->gc[i];
+		uint64_t *sorted = NULL;
+
+		if (g->npauses) {
+			sorted = malloc(g->npauses * sizeof(*sorted));
+			if (sorted) {
+				memcpy(sorted, g->pauses, g->npauses * sizeof(*sorted));
+				qsort(sorted, g->npauses, sizeof(*sorted), cmp_u64);
+			}
+		}
+		fprintf(out, "  %3d  %11s  %5" PRIu64 "  %10s  %9s  %9s  %9s  %9s\n", i,
+			thousands(g->collections, b[0], sizeof(b[0])),
+			g->collections - g->collections_at_last_report,
+			thousands(g->collected > 0 ? g->collected : 0, b[1], sizeof(b[1])),
+			sorted ? human_ns(percentile(sorted, g->npauses, 50), b[2], sizeof(b[2])) : "-",
+			sorted ? human_ns(percentile(sorted, g->npauses, 99), b[3], sizeof(b[3])) : "-",
+			g->collections ? human_ns(g->max_ns, b[4], sizeof(b[4])) : "-",
+			human_ns(g->total_ns, b[5], sizeof(b[5])));
+		if (g->collections > GC_SAMPLES)
+			fprintf(out, "       (percentiles from a uniform sample of %d pauses)\n",
+				GC_SAMPLES);
+		g->collections_at_last_report = g->collections;
+		free(sorted);
+	}
+	if (s->gc_other_generation)
+		fprintf(out, "  %" PRIu64 " collections of an unknown generation\n",
+			s->gc_other_generation);
+}
+
+static void write_frames(const struct site *si, const struct report_opts *o, FILE *out)
+{
+	char f[1024];
+
+	if (!si->ss || !si->ss->nframes) {
+		fprintf(out, "    %s\n", si->key);
+		return;
+	}
+	for (int j = 0; j < si->ss->nframes; j++)
+		fprintf(out, "    %s\n", frame_format(&si->ss->frames[j], o->full_path, f, sizeof(f)));
+	if (si->ss->flags & STACK_TRUNCATED)
+		fprintf(out, "    [truncated at %d frames]\n", MAX_FRAMES);
+}
+
+static void write_cycles(struct session *s, const struct report_opts *o,
+			 const struct snapshot *snap, FILE *out)
+{
+	char b1[32], b2[32], b3[32];
+	size_t shown = 0;
+
+	if (s->plan->gc == GC_NONE) {
+		fprintf(out, "\nCycles: no attribution: %s\n", s->plan->gc_why);
+		return;
+	}
+	fprintf(out, "\nTop %d sites by bytes the cyclic GC freed (innermost frame first):\n", o->top);
+	for (size_t i = 0; i < snap->n && shown < (size_t)o->top; i++) {
+		const struct site *si = &snap->sites[i];
+		uint64_t freed = si->total_count - (si->out_count > 0 ? si->out_count : 0);
+
+		if (!si->gc_bytes)
+			break;
+		shown++;
+		fprintf(out, "\n#%zu %s in %s object%s freed by the GC (%.0f%% of this site's frees)",
+			shown, human_bytes(si->gc_bytes, b1, sizeof(b1)),
+			thousands(si->gc_count, b2, sizeof(b2)), si->gc_count == 1 ? "" : "s",
+			freed ? 100.0 * si->gc_count / freed : 0.0);
+		fprintf(out, "; %s outstanding (%" PRIu64 " bytes, %" PRIu64 " objects by GC)\n",
+			human_bytes(si->out_bytes, b3, sizeof(b3)), si->gc_bytes, si->gc_count);
+		write_frames(si, o, out);
+	}
+	if (!shown)
+		fprintf(out, "\n(no allocation made while tracing was freed by the cyclic GC)\n");
 }
 
 static const char *counter_names[CNT__MAX] = {
@@ -297,6 +472,8 @@ static const char *counter_names[CNT__MAX] = {
 	[CNT_FINAL_IGNORED] = "events ignored during interpreter shutdown",
 	[CNT_UNMATCHED] = "allocator calls seen only half (probe attached mid-call)",
 	[CNT_NEW_STACK_LOST] = "new-stack notices dropped (symbolized at report time)",
+	[CNT_GC_EVENT_LOST] = "GC events dropped (ring buffer full)",
+	[CNT_GC_UNMATCHED] = "GC ends without a start (attached mid-collection)",
 };
 
 static void write_text(struct session *s, const struct report_opts *o,
@@ -308,7 +485,7 @@ static void write_text(struct session *s, const struct report_opts *o,
 	int64_t ob = 0, oc = 0;
 	uint64_t tb = 0, tc = 0;
 	size_t nsites = 0, shown = 0;
-	char b1[32], b2[32], b3[32], b4[32], f[1024];
+	char b1[32], b2[32], b3[32], b4[32];
 	FILE *out = o->out;
 
 	for (size_t i = 0; i < snap->n; i++) {
@@ -331,33 +508,31 @@ static void write_text(struct session *s, const struct report_opts *o,
 	if (s->target_exited)
 		fprintf(out, "the target has exited; blocks freed during interpreter shutdown are not subtracted\n");
 
-	fprintf(out, "\nTop %d sites by outstanding bytes (innermost frame first):\n", o->top);
-	for (size_t i = 0; i < snap->n && shown < (size_t)o->top; i++) {
-		const struct site *si = &snap->sites[i];
+	if (o->cycles) {
+		write_cycles(s, o, snap, out);
+	} else {
+		fprintf(out, "\nTop %d sites by outstanding bytes (innermost frame first):\n", o->top);
+		for (size_t i = 0; i < snap->n && shown < (size_t)o->top; i++) {
+			const struct site *si = &snap->sites[i];
 
-		if (si->out_bytes <= 0)
-			break;
-		shown++;
-		fprintf(out, "\n#%zu %s outstanding in %s block%s", shown,
-			human_bytes(si->out_bytes, b1, sizeof(b1)),
-			thousands(si->out_count, b2, sizeof(b2)), si->out_count == 1 ? "" : "s");
-		if (si->oldest_ns)
-			fprintf(out, ", oldest %.1f s", (now - si->oldest_ns) / 1e9);
-		fprintf(out, " (%" PRId64 " bytes; %s allocated in %s block%s while tracing)\n",
-			si->out_bytes, human_bytes(si->total_bytes, b3, sizeof(b3)),
-			thousands(si->total_count, b4, sizeof(b4)), si->total_count == 1 ? "" : "s");
-		if (!si->ss || !si->ss->nframes) {
-			fprintf(out, "    %s\n", si->key);
-			continue;
+			if (si->out_bytes <= 0)
+				break;
+			shown++;
+			fprintf(out, "\n#%zu %s outstanding in %s block%s", shown,
+				human_bytes(si->out_bytes, b1, sizeof(b1)),
+				thousands(si->out_count, b2, sizeof(b2)), si->out_count == 1 ? "" : "s");
+			if (si->oldest_ns)
+				fprintf(out, ", oldest %.1f s", (now - si->oldest_ns) / 1e9);
+			fprintf(out, " (%" PRId64 " bytes; %s allocated in %s block%s while tracing)\n",
+				si->out_bytes, human_bytes(si->total_bytes, b3, sizeof(b3)),
+				thousands(si->total_count, b4, sizeof(b4)), si->total_count == 1 ? "" : "s");
+			write_frames(si, o, out);
 		}
-		for (int j = 0; j < si->ss->nframes; j++)
-			fprintf(out, "    %s\n", frame_format(&si->ss->frames[j], o->full_path,
-							   f, sizeof(f)));
-		if (si->ss->flags & STACK_TRUNCATED)
-			fprintf(out, "    [truncated at %d frames]\n", MAX_FRAMES);
+		if (!shown)
+			fprintf(out, "\n(no outstanding allocations)\n");
 	}
-	if (!shown)
-		fprintf(out, "\n(no outstanding allocations)\n");
+	if (o->gc || o->cycles)
+		write_gc(s, out);
 
 	fprintf(out, "\nHooks (events while tracing):\n");
 	for (int i = 0; i < pl->n; i++)
@@ -392,7 +567,7 @@ int report_write(struct session *s, const struct report_opts *o, const char *rea
 	if (err)
 		return err;
 	if (o->folded)
-		write_folded(&snap, o->out);
+		write_folded(&snap, o);
 	else
 		write_text(s, o, &snap, reason);
 	fflush(o->out);

@@ -16,7 +16,21 @@ struct report_opts {
 	int top;			/* sites in the text report */
 	bool folded;
 	bool full_path;
+	bool gc;			/* GC pauses per generation */
+	bool cycles;			/* rank sites by bytes the cyclic GC freed */
 	FILE *out;
+};
+
+#define GC_GENERATIONS	3
+#define GC_SAMPLES	65536		/* pause samples kept per generation */
+
+struct gc_gen_stats {
+	uint64_t collections;
+	int64_t collected;		/* collected + uncollectable */
+	uint64_t total_ns, max_ns;
+	uint64_t *pauses;		/* a uniform sample when collections > GC_SAMPLES */
+	size_t npauses;
+	uint64_t collections_at_last_report;
 };
 
 /* What a report is made from. */
@@ -28,13 +42,18 @@ struct session {
 	uint64_t start_ns;		/* CLOCK_MONOTONIC, as bpf_ktime_get_ns */
 	bool target_exited;
 	int reports;
+	struct gc_gen_stats gc[GC_GENERATIONS];
+	uint64_t gc_other_generation;	/* events with a generation out of range */
 };
 
 /* Read the maps and write one report; reason says why it is written. */
 int report_write(struct session *s, const struct report_opts *o, const char *reason);
 
-/* Symbolize stacks announced on the ring buffer (libbpf callback). */
-int report_on_new_stack(void *ctx, void *data, size_t len);
+/* Ring buffer events: new stacks are symbolized, GC pauses recorded. */
+int report_on_event(void *ctx, void *data, size_t len);
+void report_free(struct session *s);
+/* Percentile p (0..100) of n sorted values. */
+uint64_t percentile(const uint64_t *sorted, size_t n, double p);
 
 /* Frames root first joined by ';' (the folded-stack form of a stack). */
 size_t folded_frames(const struct sym_stack *ss, bool full_path, char *buf, size_t len);

@@ -116,6 +116,40 @@ class Report:
                 if m:
                     self.hooks[m.group(1)] = int(m.group(3).replace(",", ""))
 
+    CYCLE = re.compile(r"^#(\d+) .* freed by the GC \((\d+)% of this site's frees\).*"
+                       r"\((\d+) bytes, (\d+) objects by GC\)")
+    GCROW = re.compile(r"^\s+(\d)\s+([\d,]+)\s+(\d+)\s+([\d,]+)\s")
+
+    def cycles(self):
+        """Sites of the --cycles table, in rank order."""
+        out, site = [], None
+        for line in self.text.splitlines():
+            m = self.CYCLE.match(line)
+            if m:
+                site = {"rank": int(m.group(1)), "share": int(m.group(2)),
+                        "bytes": int(m.group(3)), "count": int(m.group(4)), "frames": []}
+                out.append(site)
+            elif site is not None and line.startswith("    "):
+                site["frames"].append(line.strip())
+            else:
+                site = None
+        return out
+
+    def gc_table(self):
+        """generation -> (collections, collected) from the --gc table."""
+        rows, inside = {}, False
+        for line in self.text.splitlines():
+            if line.startswith("GC pauses"):
+                inside = True
+            elif inside:
+                m = self.GCROW.match(line)
+                if m:
+                    rows[int(m.group(1))] = (int(m.group(2).replace(",", "")),
+                                             int(m.group(4).replace(",", "")))
+                elif not line.startswith("  "):
+                    break
+        return rows
+
     def counter(self, text):
         m = re.search(r"^\s+([\d,]+)  " + re.escape(text), self.text, re.M)
         return int(m.group(1).replace(",", "")) if m else None
@@ -151,27 +185,37 @@ def _read_line(stream, deadline, what):
 class Traced:
     """A workload under pyleakbpf, driven step by step."""
 
-    def __init__(self, python, workload, args=(), env=None):
-        self.wl = subprocess.Popen([python, str(WORKLOADS / workload)], cwd=WORKLOADS,
+    def __init__(self, python, workload, args=(), env=None, wl_args=()):
+        self.wl = subprocess.Popen([python, str(WORKLOADS / workload), *wl_args], cwd=WORKLOADS,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, env=env)
         deadline = time.monotonic() + TIMEOUT
         ready = _read_line(self.wl.stdout, deadline, "workload READY")
         self.seen = ready  # workload stdout consumed so far
-        assert ready.startswith("READY"), ready + self.wl.stderr.read().decode()
+        if not ready.startswith("READY"):
+            self.kill()
+            raise AssertionError(ready + self.wl.stderr.read().decode())
         self.pid = self.wl.pid
         self.tool = subprocess.Popen([str(TOOL), "-p", str(self.pid), *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.banner = _read_line(self.tool.stderr, deadline, "pyleakbpf to attach")
-        assert "tracing PID" in self.banner, self.banner + self.tool.stderr.read().decode()
+        if "tracing PID" not in self.banner:
+            self.kill()
+            raise AssertionError(self.banner + self.tool.stderr.read().decode())
 
     def run(self):
         """Let the workload do its scenario; returns its RESULT."""
         self.wl.stdin.write(b"go\n")
         self.wl.stdin.flush()
-        line = _read_line(self.wl.stdout, time.monotonic() + TIMEOUT, "workload RESULT")
-        self.seen += line
-        assert line.startswith("RESULT "), line + self.wl.stderr.read().decode()
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            line = _read_line(self.wl.stdout, deadline, "workload RESULT")
+            self.seen += line
+            if line.startswith("RESULT ") or not line:
+                break
+        if not line.startswith("RESULT "):
+            self.kill()
+            raise AssertionError(self.seen + self.wl.stderr.read().decode())
         return json.loads(line[len("RESULT "):])
 
     def stop_tool(self, sig=signal.SIGINT):

@@ -1,0 +1,76 @@
+"""The cyclic GC: pauses per generation and the sites that make cycles."""
+import re
+import subprocess
+
+from conftest import TIMEOUT, WORKLOADS, Report, Traced, frame_loc, loc, save
+
+
+def trace(build, workload, args, wl_args=()):
+    name, python = build
+    t = Traced(python, workload, args, wl_args=wl_args)
+    try:
+        result = t.run()
+        rc, out, err = t.stop_tool()
+        wrc, wout, werr = t.finish()
+    finally:
+        t.kill()
+    tag = "-".join([workload[:-3], *wl_args, name])
+    save(f"{tag}.txt", out + err)
+    assert rc == 0, err
+    assert wrc == 0, werr
+    return result, Report(out), out, wout
+
+
+def by_loc(sites):
+    return {frame_loc(s["frames"][0]): s for s in sites if s["frames"]}
+
+
+def test_cycle_site_ranked_first(bpf_ok, build):
+    result, rep, out, _ = trace(build, "gc_cycles.py", ["--cycles", "--gc"])
+    cycles = rep.cycles()
+    assert cycles, out
+    top = cycles[0]
+    assert frame_loc(top["frames"][0]) == loc(result["cycle"]), out
+    want = result["objects"]
+    assert abs(top["count"] - want) <= 0.1 * want, f"{top['count']} GC-freed, made {want}\n{out}"
+    assert loc(result["churn"]) not in by_loc(cycles), f"churn shown as GC-freed\n{out}"
+    # the GC table agrees with gc.get_stats() taken around the traced window
+    table = rep.gc_table()
+    for gen, stats in enumerate(result["gc"]):
+        assert table.get(gen) == (stats["collections"], stats["collected"]), \
+            f"generation {gen}: report {table.get(gen)}, gc.get_stats() {stats}\n{out}"
+    assert "GC data unavailable" not in out
+
+
+def test_weakref_backreference_is_no_cycle(bpf_ok, build):
+    result, rep, out, _ = trace(build, "gc_cycles.py", ["--cycles"], wl_args=("weak",))
+    assert loc(result["cycle"]) not in by_loc(rep.cycles()), out
+
+
+def test_cached_property_owner_is_cycle_site(bpf_ok, build):
+    result, rep, out, _ = trace(build, "gc_cached_property.py", ["--cycles"])
+    site = by_loc(rep.cycles()).get(loc(result["owner"]))
+    assert site, f"owner line {loc(result['owner'])} not among cycle sites\n{out}"
+    assert site["count"] >= result["objects"], out
+
+
+def test_del_in_cycle_reported_and_finalized(bpf_ok, build):
+    result, rep, out, wout = trace(build, "gc_del_cycle.py", ["--cycles"])
+    site = by_loc(rep.cycles()).get(loc(result["site"]))
+    assert site and site["count"] >= result["objects"], out
+    assert result["finalized"] == result["objects"]
+    # the finalizers' output is what it is without the tracer
+    name, python = build
+    plain = subprocess.run([python, str(WORKLOADS / "gc_del_cycle.py")], cwd=WORKLOADS,
+                           input=b"go\nexit\n", capture_output=True, timeout=TIMEOUT)
+    assert re.sub(r"READY \d+", "", wout) == re.sub(r"READY \d+", "", plain.stdout.decode())
+
+
+def test_cycles_folded(bpf_ok, build):
+    result, _, out, _ = trace(build, "gc_cycles.py", ["--cycles", "--folded"])
+    weights = {}
+    for line in out.splitlines():
+        stack, n = line.rsplit(" ", 1)
+        weights[frame_loc(stack.split(";")[-1])] = int(n)
+    top = max(weights, key=weights.get)
+    assert top == loc(result["cycle"]), out

@@ -16,5 +16,8 @@ echo "\$ sudo ./pyleakbpf -p $APP -d 5 -t 5        # $PY: demo/leaky_app.py"
 echo
 echo "\$ sudo ./pyleakbpf -p $APP -d 3 --folded -o build/demo.folded"
 ./pyleakbpf -p $APP -d 3 --folded -o build/demo.folded
-echo "build/demo.folded: $(wc -l < build/demo.folded) stacks; first lines:"
+echo "build/demo.folded: $(wc -l < build/demo.folded) stacks; the biggest:"
 awk '{print $NF "\t" $0}' build/demo.folded | sort -nr | head -3 | cut -f2 | cut -c1-150
+echo
+echo "\$ sudo ./pyleakbpf -p $APP -d 3 --cycles --gc -t 2"
+./pyleakbpf -p $APP -d 3 --cycles --gc -t 2 | sed -n '/^Top/,/^Hooks/p' | grep -v '^Hooks'

@@ -401,7 +401,7 @@ static void write_gc(struct session *s, FILE *out)
 			sorted ? human_ns(percentile(sorted, g->npauses, 50), b[2], sizeof(b[2])) : "-",
 			sorted ? human_ns(percentile(sorted, g->npauses, 99), b[3], sizeof(b[3])) : "-",
 			g->collections ? human_ns(g->max_ns, b[4], sizeof(b[4])) : "-",
-			human_ns(g->total_ns, b[5], sizeof(b[5])));
+			g->collections ? human_ns(g->total_ns, b[5], sizeof(b[5])) : "-");
 		if (g->collections > GC_SAMPLES)
 			fprintf(out, "       (percentiles from a uniform sample of %d pauses)\n",
 				GC_SAMPLES);
@@ -411,6 +411,8 @@ static void write_gc(struct session *s, FILE *out)
 	if (s->gc_other_generation)
 		fprintf(out, "  %" PRIu64 " collections of an unknown generation\n",
 			s->gc_other_generation);
+	fprintf(out, "  (pauses include tracing: every free during a collection is a probe hit;\n"
+		"  'new' counts collections since the previous report)\n");
 }
 
 static void write_frames(const struct site *si, const struct report_opts *o, FILE *out)

@@ -111,6 +111,18 @@ static const struct sym_stack *stack_of(struct session *s, uint64_t id)
 	return symbolize_stack(s->sym, id, &st);
 }
 
+int gc_hist_bucket(uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	int b = 0;
+
+	while (us > 1 && b < GC_HIST - 1) {
+		us >>= 1;
+		b++;
+	}
+	return b;
+}
+
 static void gc_record(struct session *s, const struct event *ev)
 {
 	struct gc_gen_stats *g;
@@ -125,6 +137,7 @@ static void gc_record(struct session *s, const struct event *ev)
 	g->total_ns += ev->a;
 	if (ev->a > g->max_ns)
 		g->max_ns = ev->a;
+	g->hist[gc_hist_bucket(ev->a)]++;
 	if (!g->pauses) {
 		g->pauses = calloc(GC_SAMPLES, sizeof(*g->pauses));
 		if (!g->pauses)
@@ -372,6 +385,36 @@ static char *human_ns(uint64_t ns, char *buf, size_t len)
 	return buf;
 }
 
+/* Pause histograms, log2 buckets, in the style of bcc's histograms. */
+static void write_gc_hist(const struct session *s, FILE *out)
+{
+	for (int i = 0; i < GC_GENERATIONS; i++) {
+		const struct gc_gen_stats *g = &s->gc[i];
+		uint64_t top = 0;
+		int lo = GC_HIST, hi = -1;
+
+		for (int b = 0; b < GC_HIST; b++) {
+			if (!g->hist[b])
+				continue;
+			lo = b < lo ? b : lo;
+			hi = b;
+			top = g->hist[b] > top ? g->hist[b] : top;
+		}
+		if (hi < 0)
+			continue;
+		fprintf(out, "  generation %d pauses:\n  %21s : count\n", i, "usecs");
+		for (int b = lo; b <= hi; b++) {
+			uint64_t from = b ? 1ULL << b : 0, to = (1ULL << (b + 1)) - 1;
+			int bar = (int)(g->hist[b] * 40 / top);
+			char range[48];
+
+			snprintf(range, sizeof(range), "%" PRIu64 " -> %" PRIu64, from, to);
+			fprintf(out, "  %21s : %-8" PRIu64 "|%-40.*s|\n", range, g->hist[b], bar,
+				"****************************************");
+		}
+	}
+}
+
 static void write_gc(struct session *s, FILE *out)
 {
 	const struct probe_plan *pl = s->plan;
@@ -411,6 +454,7 @@ static void write_gc(struct session *s, FILE *out)
 	if (s->gc_other_generation)
 		fprintf(out, "  %" PRIu64 " collections of an unknown generation\n",
 			s->gc_other_generation);
+	write_gc_hist(s, out);
 	fprintf(out, "  (pauses include tracing: every free during a collection is a probe hit;\n"
 		"  'new' counts collections since the previous report)\n");
 }

@@ -359,3 +359,31 @@ TEST(thousands_exact_buffer)
 	CHECK_STR(thousands(7, buf, 2), "7");
 	CHECK_STR(thousands(1000, buf, 6), "1,000");
 }
+
+TEST(gc_hist_bucket_edges)
+{
+	/* bucket i holds [2^i, 2^(i+1)) microseconds; bucket 0 also < 1 us */
+	CHECK_EQ_INT(gc_hist_bucket(0), 0);
+	CHECK_EQ_INT(gc_hist_bucket(1999), 0);
+	CHECK_EQ_INT(gc_hist_bucket(2000), 1);
+	CHECK_EQ_INT(gc_hist_bucket(3999), 1);
+	CHECK_EQ_INT(gc_hist_bucket(4000), 2);
+	CHECK_EQ_INT(gc_hist_bucket(8192000), 13);
+	CHECK_EQ_INT(gc_hist_bucket(16383999), 13);
+	CHECK_EQ_INT(gc_hist_bucket(16384000), 14);
+	CHECK_EQ_INT(gc_hist_bucket(UINT64_MAX), GC_HIST - 1);
+}
+
+TEST(percentile_nearest_rank)
+{
+	uint64_t v[100];
+
+	for (int i = 0; i < 100; i++)
+		v[i] = i + 1;
+	CHECK_EQ_U64(percentile(v, 100, 50), 50);
+	CHECK_EQ_U64(percentile(v, 100, 99), 99);
+	CHECK_EQ_U64(percentile(v, 100, 100), 100);
+	CHECK_EQ_U64(percentile(v, 1, 99), 1);
+	CHECK_EQ_U64(percentile(v, 0, 50), 0);
+	CHECK_EQ_U64(percentile(v, 3, 50), 2);
+}

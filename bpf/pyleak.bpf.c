@@ -248,13 +248,22 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 arg,
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	struct proc_info *p;
 	struct inflight *f;
 	struct nest_level *l;
 	__u32 d;
 
-	if (!traced(tgid))
+	p = traced(tgid);
+	if (!p)
 		return 0;
 	count(cookie & 0xff & (MAX_HOOKS - 1));
+	/*
+	 * Launch mode: the interpreter was mapped after we attached. The probed
+	 * address minus the function's link-time address is its load bias.
+	 */
+	if (!p->runtime_addr && p->runtime_vaddr && (cookie >> COOKIE_VADDR_SHIFT))
+		p->runtime_addr = PT_REGS_IP(ctx) - (cookie >> COOKIE_VADDR_SHIFT) +
+				  p->runtime_vaddr;
 
 	f = bpf_map_lookup_elem(&inflight, &tid);
 	if (!f) {
@@ -342,7 +351,7 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 
 	FLOOR();
 	p = traced(tgid);
-	if (!p)
+	if (!p || !p->runtime_addr)
 		return 0;
 	f = bpf_map_lookup_elem(&inflight, &tid);
 	if (!f)

@@ -62,7 +62,8 @@ struct py_offsets {
 #define FRAME_READ_MAX	64
 
 struct proc_info {
-	__u64 runtime_addr;		/* &_PyRuntime in the target */
+	__u64 runtime_addr;		/* &_PyRuntime in the target, 0 until known */
+	__u64 runtime_vaddr;		/* its link-time address (launch mode) */
 	__u64 pycode_type;		/* &PyCode_Type in the target (unused by BPF) */
 	struct py_offsets off;
 	__u32 finalizing;		/* set when Py_FinalizeEx was entered */
@@ -122,7 +123,12 @@ struct inflight {
 	struct nest_level lv[MAX_NEST];
 };
 
-/* Hooks the loader can attach; the index is the uprobe cookie's low byte. */
+/*
+ * Hooks the loader can attach. The uprobe cookie holds the hook index (bits
+ * 0-7), its class (8-15) and the hooked function's link-time address (16-63),
+ * from which a hook learns the load bias of an object mapped after attach.
+ */
+#define COOKIE_VADDR_SHIFT	16
 #define MAX_HOOKS	32
 
 /* Counters (per-CPU array indices) besides the per-hook event counts. */

@@ -335,3 +335,43 @@ bool elf_file_has_usdt(const struct elf_file *ef, const char *provider,
 	}
 	return false;
 }
+
+static int dynamic_strings(const struct elf_file *ef, int64_t tag, const char **out, int max)
+{
+	Elf_Scn *scn = NULL;
+	int n = 0;
+
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize)
+			continue;
+		data = elf_getdata(scn, NULL);
+		for (size_t i = 0; data && i < sh.sh_size / sh.sh_entsize && n < max; i++) {
+			GElf_Dyn d;
+			const char *str;
+
+			if (!gelf_getdyn(data, i, &d) || d.d_tag != tag)
+				continue;
+			str = elf_strptr(ef->elf, sh.sh_link, d.d_un.d_val);
+			if (str)
+				out[n++] = str;
+		}
+	}
+	return n;
+}
+
+int elf_file_needed(const struct elf_file *ef, const char **names, int max)
+{
+	return dynamic_strings(ef, DT_NEEDED, names, max);
+}
+
+const char *elf_file_runpath(const struct elf_file *ef)
+{
+	const char *s;
+
+	if (dynamic_strings(ef, DT_RUNPATH, &s, 1) || dynamic_strings(ef, DT_RPATH, &s, 1))
+		return s;
+	return "";
+}

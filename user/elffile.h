@@ -31,6 +31,12 @@ int elf_file_read(const struct elf_file *ef, uint64_t vaddr, void *buf,
  * or NULL if vaddr is not a PLT stub.
  */
 const char *elf_file_plt_target(const struct elf_file *ef, uint64_t vaddr);
+/*
+ * Dynamic section: DT_NEEDED names (up to max, returns the count) and the
+ * DT_RUNPATH or DT_RPATH string ("" if none).
+ */
+int elf_file_needed(const struct elf_file *ef, const char **names, int max);
+const char *elf_file_runpath(const struct elf_file *ef);
 /* Does the file carry the USDT probe provider:name (.note.stapsdt)? */
 bool elf_file_has_usdt(const struct elf_file *ef, const char *provider,
 		       const char *name);

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "pyleak.skel.h"
@@ -25,6 +27,8 @@
 
 struct options {
 	pid_t pid;
+	char **cmd;			/* launch mode: the command after "--" */
+	bool malloc_mode;		/* launch with PYTHONMALLOC=malloc */
 	double duration;
 	double interval;
 	int count;
@@ -61,9 +65,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: pyleakbpf -p PID [options] [interval [count]]\n"
+"       pyleakbpf [options] [interval [count]] -- python3 app.py [args]\n"
 "Report the allocations of a running CPython process that are still\n"
 "outstanding, by Python stack (innermost frame first).\n\n"
-"  -p, --pid PID         process to trace (required)\n"
+"  -p, --pid PID         process to trace\n"
+"  -- COMMAND...         launch COMMAND with probes attached before its first\n"
+"                        Python line; its exit status becomes ours\n"
+"      --malloc          (launch mode) run it with PYTHONMALLOC=malloc and hook\n"
+"                        libc's malloc: complete coverage on LTO builds\n"
 "  -d, --duration SECS   stop after SECS seconds and report\n"
 "  interval [count]      report every interval seconds, count times\n"
 "  -t, --top N           sites in the text report (default 10)\n"
@@ -104,7 +113,7 @@ static int parse_num(const char *s, double *v, double min)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS, OPT_GC, OPT_CYCLES };
+	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS, OPT_GC, OPT_CYCLES, OPT_MALLOC };
 	static const struct option lo[] = {
 		{ "pid", required_argument, 0, 'p' },
 		{ "duration", required_argument, 0, 'd' },
@@ -114,6 +123,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "full-path", no_argument, 0, OPT_FULL },
 		{ "gc", no_argument, 0, OPT_GC },
 		{ "cycles", no_argument, 0, OPT_CYCLES },
+		{ "malloc", no_argument, 0, OPT_MALLOC },
 		{ "max-allocs", required_argument, 0, OPT_MAXA },
 		{ "max-stacks", required_argument, 0, OPT_MAXS },
 		{ "verbose", no_argument, 0, 'v' },
@@ -123,6 +133,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 	double v;
 	int c;
 
+	/* everything after "--" is the command to launch */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			if (i + 1 == argc)
+				return die("nothing to launch after --");
+			o->cmd = argv + i + 1;
+			argv[i] = NULL;
+			argc = i;
+			break;
+		}
+	}
 	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, ":p:d:t:fo:vh", lo, NULL)) != -1) {
 		switch (c) {
@@ -155,6 +176,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_CYCLES:
 			o->rep.cycles = true;
+			break;
+		case OPT_MALLOC:
+			o->malloc_mode = true;
 			break;
 		case OPT_MAXA:
 		case OPT_MAXS:
@@ -189,8 +213,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		return die("unexpected argument: %s", argv[optind]);
-	if (!o->pid)
-		return die("no target: give -p PID (see --help)");
+	if (o->pid && o->cmd)
+		return die("give -p PID or a command after --, not both");
+	if (!o->pid && !o->cmd)
+		return die("no target: give -p PID or -- COMMAND (see --help)");
+	if (o->malloc_mode && !o->cmd)
+		return die("--malloc needs launch mode (-- COMMAND): PYTHONMALLOC is read at startup");
 	return 0;
 }
 
@@ -218,6 +246,62 @@ static bool may_trace(void)
 	return (c & sys_admin) || ((c & bpf) && (c & perfmon));
 }
 
+/* The executable execvp() would run for cmd, or -1. */
+static int find_exe(const char *cmd, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	char dirs[4096], *save, *d;
+
+	if (strchr(cmd, '/')) {
+		snprintf(out, len, "%s", cmd);
+		return access(out, X_OK);
+	}
+	snprintf(dirs, sizeof(dirs), "%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(out, len, "%s/%s", d, cmd);
+		if (!access(out, X_OK))
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * Fork the command, held before exec until *gate is written: the probes
+ * are attached to its PID first, so they see its very first allocation.
+ */
+static pid_t spawn_gated(char **cmd, int *gate)
+{
+	int fds[2];
+	pid_t pid;
+	char go;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		close(fds[1]);
+		if (read(fds[0], &go, 1) != 1)
+			_exit(127);	/* pyleakbpf gave up: do not run untraced */
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "pyleakbpf: cannot run %s: %s\n", cmd[0], strerror(errno));
+		_exit(127);
+	}
+	close(fds[0]);
+	*gate = fds[1];
+	return pid;
+}
+
+static int child_status(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid)
+		return 1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 static int run(struct options *o)
 {
 	struct target t;
@@ -227,16 +311,33 @@ static int run(struct options *o)
 	struct pyleak_bpf *skel = NULL;
 	struct ring_buffer *rb = NULL;
 	struct proc_info pi = { 0 };
-	char err[512];
+	char err[512], libc[PATH_MAX];
 	uint64_t deadline = 0, next = 0;
-	int ret = 1, tgid;
+	int ret = 1, tgid, gate = -1;
+	pid_t child = 0;
 
 	if (!may_trace())
 		return die("permission denied: tracing needs root (CAP_BPF and CAP_PERFMON, "
 			   "or CAP_SYS_ADMIN, plus CAP_SYS_PTRACE)");
-	if (target_open(&t, o->pid, err, sizeof(err)))
+	if (o->cmd) {
+		char exe[PATH_MAX];
+
+		if (find_exe(o->cmd[0], exe, sizeof(exe)))
+			return die("cannot run %s: not found", o->cmd[0]);
+		if (target_open_exec(&t, exe, err, sizeof(err)))
+			return die("%s", err);
+		if (o->malloc_mode && resolve_library(exe, "libc.so.6", libc, sizeof(libc)))
+			return die("cannot find the libc.so.6 of %s", exe);
+		if (o->malloc_mode)
+			setenv("PYTHONMALLOC", "malloc", 1);	/* inherited by the child */
+		child = spawn_gated(o->cmd, &gate);
+		if (child < 0)
+			return die("cannot start %s: %s", o->cmd[0], strerror(errno));
+		t.pid = child;
+	} else if (target_open(&t, o->pid, err, sizeof(err))) {
 		return die("%s", err);
-	if (probes_plan(&plan, &t)) {
+	}
+	if (probes_plan(&plan, &t, o->malloc_mode ? libc : NULL)) {
 		die("%s exports none of the allocator entry points", t.path);
 		goto out_target;
 	}
@@ -266,7 +367,8 @@ static int run(struct options *o)
 	}
 
 	tgid = t.pid;
-	pi.runtime_addr = t.runtime_addr;
+	pi.runtime_addr = t.runtime_addr;	/* 0 until mapped (launch mode) */
+	pi.runtime_vaddr = t.runtime_vaddr;
 	pi.pycode_type = t.pycode_type;
 	pi.off = t.pv->bpf;
 	if (bpf_map__update_elem(skel->maps.procs, &tgid, sizeof(tgid), &pi, sizeof(pi), 0)) {
@@ -276,6 +378,9 @@ static int run(struct options *o)
 
 	symbolizer_init(&sym, &t);
 	s.t = &t;
+	s.mode = !o->cmd ? "attached to a running process" :
+		 o->malloc_mode ? "launched with PYTHONMALLOC=malloc (--malloc)" :
+		 "launched, probes attached before its first line";
 	s.plan = &plan;
 	s.skel = skel;
 	s.sym = &sym;
@@ -289,8 +394,17 @@ static int run(struct options *o)
 		goto out_rb;
 	}
 	s.start_ns = now_ns();
+	if (gate >= 0) {
+		if (write(gate, "g", 1) != 1) {
+			die("cannot start %s", o->cmd[0]);
+			goto done;
+		}
+		close(gate);
+		gate = -1;
+	}
 	fprintf(stderr, "pyleakbpf: tracing PID %d (CPython %s, %s) with %d hooks%s, GC: %s; "
 		"Ctrl-C to report\n", t.pid, t.version, t.path, plan.n,
+		plan.libc_malloc ? " [PYTHONMALLOC=malloc: libc malloc hooked]" :
 		plan.allocator_inlined ? " [pymalloc inlined: partial coverage]" : "",
 		gc_source_name(plan.gc));
 	if (o->duration)
@@ -304,6 +418,7 @@ static int run(struct options *o)
 
 		if (ring_buffer__poll(rb, 100) < 0 && errno != EINTR)
 			break;
+		target_refresh(&t);
 		now = now_ns();
 		if (!target_alive(&t)) {
 			ring_buffer__consume(rb);
@@ -333,6 +448,14 @@ out_skel:
 	pyleak_bpf__destroy(skel);
 out_target:
 	target_close(&t);
+	if (gate >= 0)
+		close(gate);		/* the child exits without running */
+	if (child > 0) {
+		int st = child_status(child);
+
+		if (!ret)
+			ret = st;
+	}
 	return ret;
 }
 

@@ -138,6 +138,7 @@ static void add(struct probe_plan *pl, const struct target *t, const struct spec
 	h->klass = s->klass;
 	h->why = why;
 	h->file_offset = off;
+	h->vaddr = value;
 }
 
 const char *gc_source_name(enum gc_source g)
@@ -173,12 +174,57 @@ static void plan_gc(struct probe_plan *pl, const struct target *t)
 	}
 }
 
-int probes_plan(struct probe_plan *pl, const struct target *t)
+static const struct spec libc_funcs[] = {
+	{ "malloc", PK_MALLOC, HC_RAW },
+	{ "calloc", PK_CALLOC, HC_RAW },
+	{ "realloc", PK_REALLOC, HC_RAW },
+	{ "free", PK_FREE, HC_RAW },
+};
+
+/* libc's malloc family, for PYTHONMALLOC=malloc (launch mode --malloc). */
+static int plan_libc(struct probe_plan *pl, const char *libc_path)
+{
+	char err[256];
+	struct elf_file *ef = elf_file_open(libc_path, err, sizeof(err));
+
+	if (!ef)
+		return -ENOENT;
+	snprintf(pl->libc_path, sizeof(pl->libc_path), "%s", libc_path);
+	pl->libc_malloc = true;
+	for (size_t i = 0; i < sizeof(libc_funcs) / sizeof(libc_funcs[0]); i++) {
+		uint64_t value, off;
+		struct hook *h;
+
+		if (elf_file_symbol(ef, libc_funcs[i].func, &value, NULL) ||
+		    elf_file_vaddr_to_offset(ef, value, &off))
+			continue;
+		h = &pl->hooks[pl->n++];
+		memset(h, 0, sizeof(*h));
+		h->func = libc_funcs[i].func;
+		h->path = pl->libc_path;
+		h->kind = libc_funcs[i].kind;
+		h->klass = libc_funcs[i].klass;
+		h->why = "libc allocator: PYTHONMALLOC=malloc sends every allocation here";
+		h->file_offset = off;
+		/* vaddr stays 0: not in the interpreter, no use for its bias */
+	}
+	elf_file_close(ef);
+	return 0;
+}
+
+int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_path)
 {
 	static const struct spec fin = { "Py_FinalizeEx", PK_FINALIZE, HC_OBJ };
 	uint64_t ga, ga_size, pm;
 
 	memset(pl, 0, sizeof(*pl));
+	if (libc_path) {
+		if (plan_libc(pl, libc_path))
+			return -ENOENT;
+		add(pl, t, &fin, "freeze the books at interpreter shutdown");
+		plan_gc(pl, t);
+		return pl->n ? 0 : -ENOENT;
+	}
 	if (!elf_file_symbol(t->elf, "PyType_GenericAlloc", &ga, &ga_size) &&
 	    !elf_file_symbol(t->elf, "PyObject_Malloc", &pm, NULL)) {
 		pl->allocator_inlined = !code_calls(t->elf, ga, ga_size ? ga_size : 512,
@@ -217,22 +263,25 @@ int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 {
 	for (int i = 0; i < pl->n; i++) {
 		struct hook *h = &pl->hooks[i];
-		LIBBPF_OPTS(bpf_uprobe_opts, o, .bpf_cookie = i | (h->klass << 8));
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .bpf_cookie = i | (h->klass << 8) |
+			    (h->vaddr << COOKIE_VADDR_SHIFT));
+
+		const char *path = h->path ? h->path : t->host_path;
 
 		h->entry = bpf_program__attach_uprobe_opts(entry_prog(skel, h->kind), t->pid,
-							   t->host_path, h->file_offset, &o);
+							   path, h->file_offset, &o);
 		if (!h->entry) {
 			snprintf(err, errlen, "cannot attach uprobe to %s in %s: %s", h->func,
-				 t->path, strerror(errno));
+				 h->path ? h->path : t->path, strerror(errno));
 			return -1;
 		}
 		if (hook_is_alloc(h)) {
 			o.retprobe = true;
 			h->ret = bpf_program__attach_uprobe_opts(skel->progs.alloc_return, t->pid,
-								 t->host_path, h->file_offset, &o);
+								 path, h->file_offset, &o);
 			if (!h->ret) {
 				snprintf(err, errlen, "cannot attach uretprobe to %s in %s: %s",
-					 h->func, t->path, strerror(errno));
+					 h->func, path, strerror(errno));
 				return -1;
 			}
 		}

@@ -19,10 +19,12 @@ enum prog_kind {
 
 struct hook {
 	const char *func;
+	const char *path;		/* file to probe; NULL: the interpreter */
 	enum prog_kind kind;
 	enum hook_class klass;
 	const char *why;		/* why the planner picked it */
 	uint64_t file_offset;
+	uint64_t vaddr;			/* link-time address of the function */
 	bool attached;
 	struct bpf_link *entry, *ret;
 };
@@ -45,10 +47,17 @@ struct probe_plan {
 	 * only calls from other objects */
 	bool allocator_inlined;
 	char inline_evidence[160];
+	/* launch mode with PYTHONMALLOC=malloc: libc's allocator is the hook */
+	bool libc_malloc;
+	char libc_path[PATH_MAX];
 };
 
-/* Decide the hooks for this target's interpreter. */
-int probes_plan(struct probe_plan *pl, const struct target *t);
+/*
+ * Decide the hooks for this target's interpreter. libc_path non-NULL: the
+ * target runs with PYTHONMALLOC=malloc, so hook libc's malloc family there
+ * instead of CPython's allocator entry points.
+ */
+int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_path);
 /* Attach the plan; a one-line reason in err on failure. */
 int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 		  const struct target *t, char *err, size_t errlen);

@@ -161,8 +161,10 @@ int report_on_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(*ev))
 		return 0;
-	if (ev->type == EV_NEW_STACK)
+	if (ev->type == EV_NEW_STACK) {
+		target_refresh(s->t);	/* launch mode: the interpreter may be new */
 		stack_of(s, ev->a);
+	}
 	else if (ev->type == EV_GC)
 		gc_record(s, ev);
 	return 0;
@@ -545,8 +547,8 @@ static void write_text(struct session *s, const struct report_opts *o,
 		t->version, t->debug_build ? " debug build" : "", t->path,
 		t->shared_lib ? "shared libpython" : "executable",
 		elf_file_has_symtab(t->elf) ? ", .symtab" : ", stripped");
-	fprintf(out, "report %d (%s) after %.1f s of tracing\n", s->reports + 1, reason,
-		(now - s->start_ns) / 1e9);
+	fprintf(out, "report %d (%s) after %.1f s of tracing; %s\n", s->reports + 1, reason,
+		(now - s->start_ns) / 1e9, s->mode);
 	fprintf(out, "outstanding (allocated since tracing began, not freed): %s in %s blocks at %zu sites\n"
 		"allocated while tracing: %s in %s blocks\n",
 		human_bytes(ob, b1, sizeof(b1)), thousands(oc > 0 ? oc : 0, b2, sizeof(b2)), nsites,
@@ -591,8 +593,15 @@ static void write_text(struct session *s, const struct report_opts *o,
 			counter_names[i]);
 	fprintf(out, "  %14s  frames unsymbolized ([unknown])\n",
 		thousands(s->sym->frames_unknown, b1, sizeof(b1)));
+	fprintf(out, "  %14s  code objects found replaced at a known address (re-read)\n",
+		thousands(s->sym->code_reused, b1, sizeof(b1)));
 	fprintf(out, "Coverage: ");
-	if (pl->allocator_inlined)
+	if (pl->libc_malloc)
+		fprintf(out, "complete for Python objects: the target runs with PYTHONMALLOC=malloc,\n"
+			"  so every allocation goes through libc's malloc in %s, which is hooked\n"
+			"  (so are native allocations of C extensions). pymalloc is off: memory use\n"
+			"  and speed differ from a normal run.\n", pl->libc_path);
+	else if (pl->allocator_inlined)
 		fprintf(out, "PARTIAL. pymalloc is inlined in this build (%s):\n"
 			"  instances of Python classes (tp_alloc) and calls from C extensions are seen;\n"
 			"  dicts, lists, str, bytes and other objects the interpreter's own C code\n"

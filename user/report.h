@@ -37,7 +37,8 @@ struct gc_gen_stats {
 
 /* What a report is made from. */
 struct session {
-	const struct target *t;
+	struct target *t;
+	const char *mode;		/* "attached to PID", "launched", ... */
 	const struct probe_plan *plan;
 	struct pyleak_bpf *skel;
 	struct symbolizer *sym;

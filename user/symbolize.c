@@ -25,6 +25,8 @@ void symbolizer_init(struct symbolizer *s, const struct target *t)
 
 static void free_code(struct code_info *c)
 {
+	if (c->retired)
+		free_code(c->retired);
 	free(c->qualname);
 	free(c->filename);
 	free(c->linetable);
@@ -122,6 +124,23 @@ static char *read_str(pid_t pid, const struct pyversion *pv, uint64_t addr)
 	}
 }
 
+/*
+ * What identifies a code object at an address: its type, first line and
+ * the pointers to its name, file and line table. Code objects are freed and
+ * their addresses reused (quickly with glibc malloc); a cached entry is
+ * trusted only while these still match.
+ */
+static void ident(const struct pyversion *pv, const uint8_t *co, uint8_t *out)
+{
+	memset(out, 0, 80);
+	memcpy(out, co + 8, 8);
+	memcpy(out + 8, co + pv->code_firstlineno, 4);
+	memcpy(out + 16, co + pv->code_filename, 8);
+	memcpy(out + 24, co + pv->code_name, 8);
+	memcpy(out + 32, co + pv->code_qualname, 8);
+	memcpy(out + 40, co + pv->code_linetable, 8);
+}
+
 static struct code_info *read_code(struct symbolizer *s, uint64_t addr)
 {
 	const struct target *t = s->t;
@@ -138,6 +157,7 @@ static struct code_info *read_code(struct symbolizer *s, uint64_t addr)
 	if (mem_read(t->pid, addr, co, pv->code_adaptive))
 		goto bad;
 	memcpy(&type, co + 8, 8);
+	ident(pv, co, c->ident);
 	if (type != t->pycode_type)
 		goto bad;
 	memcpy(&fn, co + pv->code_filename, 8);
@@ -165,14 +185,27 @@ bad:
 
 static const struct code_info *code_info(struct symbolizer *s, uint64_t addr)
 {
-	struct code_info *c = u64map_get(&s->codes, addr);
+	struct code_info *old = u64map_get(&s->codes, addr), *c;
+	const struct pyversion *pv = s->t->pv;
+	uint8_t co[256], id[80];
 
-	if (c)
-		return c;
+	if (old) {
+		/* still the same code object? (one small read per new frame) */
+		if (mem_read(s->t->pid, addr, co, pv->code_adaptive))
+			return old;	/* gone: the cached reading is the best left */
+		ident(pv, co, id);
+		if (!memcmp(id, old->ident, sizeof(id)))
+			return old;
+		s->code_reused++;
+	}
 	c = read_code(s, addr);
-	if (c && u64map_put(&s->codes, addr, c)) {
+	if (!c)
+		return old;
+	c->retired = old;	/* stacks symbolized earlier still point at it */
+	if (u64map_put(&s->codes, addr, c)) {
+		c->retired = NULL;
 		free_code(c);
-		return NULL;
+		return old;
 	}
 	return c;
 }

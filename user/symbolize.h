@@ -13,6 +13,8 @@ struct pystack;
 struct code_info {
 	uint64_t addr;
 	int ok;				/* 0: could not be read: [unknown] */
+	uint8_t ident[80];		/* raw fields it was read from (see code_info) */
+	struct code_info *retired;	/* older object at the same address */
 	char *qualname;
 	char *filename;
 	int firstlineno;
@@ -37,6 +39,7 @@ struct symbolizer {
 	struct u64map codes;		/* code address -> struct code_info */
 	struct u64map stacks;		/* stack id -> struct sym_stack */
 	uint64_t frames_unknown;	/* frames that printed as [unknown] */
+	uint64_t code_reused;		/* code object addresses seen reused */
 	uint64_t code_reads_failed;
 };
 

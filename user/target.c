@@ -175,6 +175,8 @@ int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 			 pid, t->comm, exe);
 		return -1;
 	}
+	t->bias_known = true;
+	t->runtime_vaddr = runtime;
 	t->runtime_addr = runtime + t->bias;
 	t->debug_build = !elf_file_symbol(t->elf, "_Py_RefTotal", NULL, NULL) ||
 			 !elf_file_symbol(t->elf, "_Py_GetRefTotal", NULL, NULL);
@@ -202,6 +204,7 @@ int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 		snprintf(err, errlen, "%s has no PyCode_Type symbol", t->path);
 		goto fail;
 	}
+	t->pycode_vaddr = codetype;
 	t->pycode_type = codetype + t->bias;
 	return 0;
 fail:
@@ -230,4 +233,141 @@ bool target_alive(const struct target *t)
 		alive = p[2] != 'Z' && p[2] != 'X';
 	fclose(f);
 	return alive;
+}
+
+int resolve_library(const char *exe, const char *name, char *out, size_t len)
+{
+	static const char *std[] = { "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+				     "/usr/local/lib", "/lib64", "/usr/lib64", "/lib", "/usr/lib" };
+	char dirs[3 * PATH_MAX] = "", err[256], origin[PATH_MAX];
+	const char *env = getenv("LD_LIBRARY_PATH"), *rp;
+	struct elf_file *ef = elf_file_open(exe, err, sizeof(err));
+	char *save, *d;
+
+	if (!ef)
+		return -1;
+	snprintf(origin, sizeof(origin), "%s", exe);
+	if (strrchr(origin, '/'))
+		*strrchr(origin, '/') = 0;
+	rp = elf_file_runpath(ef);
+	/* $ORIGIN expands to the executable's directory */
+	for (const char *p = rp; *p && strlen(dirs) < sizeof(dirs) - PATH_MAX; p++) {
+		if (!strncmp(p, "$ORIGIN", 7)) {
+			strcat(dirs, origin);
+			p += 6;
+		} else {
+			strncat(dirs, p, 1);
+		}
+	}
+	elf_file_close(ef);
+	if (env && strlen(dirs) + strlen(env) + 2 < sizeof(dirs)) {
+		strcat(dirs, ":");
+		strcat(dirs, env);
+	}
+	for (size_t i = 0; i < sizeof(std) / sizeof(std[0]); i++) {
+		strcat(dirs, ":");
+		strcat(dirs, std[i]);
+	}
+	for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(out, len, "%s/%s", d, name);
+		if (!access(out, R_OK))
+			return 0;
+	}
+	return -1;
+}
+
+int target_open_exec(struct target *t, const char *exe, char *err, size_t errlen)
+{
+	const char *needed[64];
+	char e2[256], lib[PATH_MAX];
+	uint64_t runtime = 0, pyver = 0, codetype = 0, v = 0;
+	struct elf_file *ef;
+	int n;
+
+	memset(t, 0, sizeof(*t));
+	ef = elf_file_open(exe, e2, sizeof(e2));
+	if (!ef) {
+		snprintf(err, errlen, "%s", e2);
+		return -1;
+	}
+	snprintf(t->comm, sizeof(t->comm), "%.63s", strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
+	if (!elf_file_symbol(ef, "_PyRuntime", &runtime, NULL)) {
+		t->elf = ef;
+		snprintf(t->path, sizeof(t->path), "%.4000s", exe);
+	} else {
+		n = elf_file_needed(ef, needed, 64);
+		for (int i = 0; i < n && !t->elf; i++) {
+			struct elf_file *lf;
+
+			if (strncmp(needed[i], "libpython3", 10) ||
+			    resolve_library(exe, needed[i], lib, sizeof(lib)))
+				continue;
+			lf = elf_file_open(lib, e2, sizeof(e2));
+			if (lf && !elf_file_symbol(lf, "_PyRuntime", &runtime, NULL)) {
+				t->elf = lf;
+				t->shared_lib = true;
+				snprintf(t->path, sizeof(t->path), "%.4000s", lib);
+			} else {
+				elf_file_close(lf);
+			}
+		}
+		elf_file_close(ef);
+	}
+	if (!t->elf) {
+		snprintf(err, errlen, "%s is not CPython: no _PyRuntime in it or a libpython it needs",
+			 exe);
+		return -1;
+	}
+	snprintf(t->host_path, sizeof(t->host_path), "%s", t->path);
+	t->debug_build = !elf_file_symbol(t->elf, "_Py_RefTotal", NULL, NULL);
+	if (elf_file_symbol(t->elf, "Py_Version", &pyver, NULL) ||
+	    elf_file_read(t->elf, pyver, &v, sizeof(v))) {
+		snprintf(err, errlen, "unsupported Python %s: no Py_Version (CPython older than 3.11); "
+			 "supported: %s", t->path, pyversion_supported());
+		goto fail;
+	}
+	t->hexversion = (uint32_t)v;
+	snprintf(t->version, sizeof(t->version), "%u.%u.%u", (t->hexversion >> 24) & 0xff,
+		 (t->hexversion >> 16) & 0xff, (t->hexversion >> 8) & 0xff);
+	t->pv = pyversion_find((t->hexversion >> 24) & 0xff, (t->hexversion >> 16) & 0xff);
+	if (!t->pv) {
+		snprintf(err, errlen, "unsupported Python version %s in %s; supported: %s",
+			 t->version, t->path, pyversion_supported());
+		goto fail;
+	}
+	if (elf_file_symbol(t->elf, "PyCode_Type", &codetype, NULL)) {
+		snprintf(err, errlen, "%s has no PyCode_Type symbol", t->path);
+		goto fail;
+	}
+	t->runtime_vaddr = runtime;
+	t->pycode_vaddr = codetype;
+	if (elf_file_is_exec(t->elf)) {
+		t->bias_known = true;
+		t->runtime_addr = runtime;
+		t->pycode_type = codetype;
+	}
+	return 0;
+fail:
+	elf_file_close(t->elf);
+	t->elf = NULL;
+	return -1;
+}
+
+bool target_refresh(struct target *t)
+{
+	static struct candidate cand[8];
+	int n;
+
+	if (t->bias_known)
+		return true;
+	n = candidates(t->pid, cand, 8);
+	for (int i = 0; i < n; i++) {
+		if (strcmp(cand[i].path, t->path))
+			continue;
+		t->bias = cand[i].start - elf_file_base_vaddr(t->elf);
+		t->runtime_addr = t->runtime_vaddr + t->bias;
+		t->pycode_type = t->pycode_vaddr + t->bias;
+		t->bias_known = true;
+	}
+	return t->bias_known;
 }

@@ -30,6 +30,9 @@ struct target {
 	bool shared_lib;		/* libpython.so rather than the executable */
 	bool debug_build;		/* Py_DEBUG */
 	uint64_t bias;			/* load bias of that object */
+	bool bias_known;
+	uint64_t runtime_vaddr;		/* _PyRuntime's link-time address */
+	uint64_t pycode_vaddr;
 	struct elf_file *elf;
 	uint64_t runtime_addr;		/* &_PyRuntime */
 	uint64_t pycode_type;		/* &PyCode_Type */
@@ -43,6 +46,16 @@ struct target {
  * reason in err.
  */
 int target_open(struct target *t, pid_t pid, char *err, size_t errlen);
+/*
+ * Launch mode: the interpreter of an executable that has not run yet (the
+ * executable itself, or the libpython3* it needs). The load bias is not
+ * known until it runs (bias_known false for PIE/shared objects).
+ */
+int target_open_exec(struct target *t, const char *exe, char *err, size_t errlen);
+/* Fill in the load bias once the object is mapped; true when known. */
+bool target_refresh(struct target *t);
+/* Path of a DT_NEEDED library of exe, resolved as the dynamic loader would. */
+int resolve_library(const char *exe, const char *name, char *out, size_t len);
 void target_close(struct target *t);
 bool target_alive(const struct target *t);
 

@@ -47,6 +47,9 @@ def idle_python():
     (["-p", "1", "1", "2", "3"], r"unexpected argument: 3"),
     (["--bogus"], r"unknown option"),
     (["-d", "5"], r"no target: give -p PID"),
+    (["--malloc", "-p", "1"], r"--malloc needs launch mode"),
+    (["-p", "1", "--", "python3"], r"not both"),
+    (["--"], r"nothing to launch"),
 ])
 def test_bad_arguments(args, pattern):
     one_line_error(tool(*args), pattern)

@@ -83,7 +83,8 @@ static void usage(FILE *f)
 "  -o, --output FILE     write reports to FILE instead of stdout\n"
 "      --full-path       full file names in frames\n"
 "      --max-allocs N    live blocks tracked (default 524288)\n"
-"      --max-stacks N    distinct stacks kept (default 16384)\n"
+"      --max-stacks N    distinct stacks kept (default 32768; each up to\n"
+"                        1.6 KiB of kernel memory)\n"
 "  -v, --verbose         libbpf messages\n"
 "  -h, --help            this help\n"
 "Reports are written at Ctrl-C/SIGTERM, at -d, every interval, and when the\n"
@@ -349,7 +350,8 @@ static int run(struct options *o)
 	}
 	bpf_map__set_max_entries(skel->maps.allocs, o->max_allocs);
 	bpf_map__set_max_entries(skel->maps.stacks, o->max_stacks);
-	bpf_map__set_max_entries(skel->maps.stats, o->max_stacks);
+	/* room beyond the stacks for the [lost stack] site */
+	bpf_map__set_max_entries(skel->maps.stats, o->max_stacks + 16);
 	if (pyleak_bpf__load(skel)) {
 		int e = errno;
 
@@ -418,6 +420,7 @@ static int run(struct options *o)
 
 		if (ring_buffer__poll(rb, 100) < 0 && errno != EINTR)
 			break;
+		sym.epoch++;	/* code objects are re-checked once per batch */
 		target_refresh(&t);
 		now = now_ns();
 		if (!target_alive(&t)) {
@@ -463,7 +466,7 @@ int main(int argc, char **argv)
 {
 	struct options o = {
 		.max_allocs = 524288,
-		.max_stacks = 16384,
+		.max_stacks = 32768,
 		.rep = { .top = 10, .out = stdout },
 	};
 	struct sigaction sa = { .sa_handler = on_signal };

@@ -189,19 +189,32 @@ static const struct code_info *code_info(struct symbolizer *s, uint64_t addr)
 	const struct pyversion *pv = s->t->pv;
 	uint8_t co[256], id[80];
 
+	if (old && old->checked_epoch == s->epoch)
+		return old;	/* checked in this batch already */
 	if (old) {
-		/* still the same code object? (one small read per new frame) */
+		old->checked_epoch = s->epoch;
+		/* still the same code object? */
 		if (mem_read(s->t->pid, addr, co, pv->code_adaptive))
 			return old;	/* gone: the cached reading is the best left */
 		ident(pv, co, id);
 		if (!memcmp(id, old->ident, sizeof(id)))
 			return old;
-		s->code_reused++;
 	}
 	c = read_code(s, addr);
 	if (!c)
 		return old;
+	if (old && !c->ok) {
+		/*
+		 * No code object there any more: it died after the stack was
+		 * taken, and the cached reading is the right one.
+		 */
+		free_code(c);
+		return old;
+	}
+	if (old)
+		s->code_reused++;
 	c->retired = old;	/* stacks symbolized earlier still point at it */
+	c->checked_epoch = s->epoch;
 	if (u64map_put(&s->codes, addr, c)) {
 		c->retired = NULL;
 		free_code(c);

@@ -15,6 +15,7 @@ struct code_info {
 	int ok;				/* 0: could not be read: [unknown] */
 	uint8_t ident[80];		/* raw fields it was read from (see code_info) */
 	struct code_info *retired;	/* older object at the same address */
+	uint64_t checked_epoch;		/* last batch in which ident was re-checked */
 	char *qualname;
 	char *filename;
 	int firstlineno;
@@ -40,6 +41,7 @@ struct symbolizer {
 	struct u64map stacks;		/* stack id -> struct sym_stack */
 	uint64_t frames_unknown;	/* frames that printed as [unknown] */
 	uint64_t code_reused;		/* code object addresses seen reused */
+	uint64_t epoch;			/* bumped per batch of new stacks */
 	uint64_t code_reads_failed;
 };
 

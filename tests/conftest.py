@@ -243,3 +243,23 @@ class Traced:
 def save(name, text):
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / name).write_text(text)
+
+
+def trace_run(build, workload, args=(), tag="", wl_args=()):
+    """Attach to a workload, run its scenario, detach, let it exit.
+
+    Returns (its RESULT, the parsed report, the report text, its stdout);
+    the report is kept in tests/output for reading after the run.
+    """
+    name, python = build
+    t = Traced(python, workload, args, wl_args=wl_args)
+    try:
+        result = t.run()
+        rc, out, err = t.stop_tool()
+        wrc, wout, werr = t.finish()
+    finally:
+        t.kill()
+    save("-".join([workload[:-3] + tag, *wl_args, name]) + ".txt", out + err)
+    assert rc == 0, err
+    assert wrc == 0, werr
+    return result, Report(out), out, wout

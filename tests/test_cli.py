@@ -1,11 +1,9 @@
 """Command line, errors and the tracer's life cycle around its target."""
 import json
-import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 
 import pytest
 

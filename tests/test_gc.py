@@ -2,23 +2,11 @@
 import re
 import subprocess
 
-from conftest import TIMEOUT, WORKLOADS, Report, Traced, frame_loc, loc, save
+from conftest import TIMEOUT, WORKLOADS, frame_loc, loc, trace_run
 
 
 def trace(build, workload, args, wl_args=()):
-    name, python = build
-    t = Traced(python, workload, args, wl_args=wl_args)
-    try:
-        result = t.run()
-        rc, out, err = t.stop_tool()
-        wrc, wout, werr = t.finish()
-    finally:
-        t.kill()
-    tag = "-".join([workload[:-3], *wl_args, name])
-    save(f"{tag}.txt", out + err)
-    assert rc == 0, err
-    assert wrc == 0, werr
-    return result, Report(out), out, wout
+    return trace_run(build, workload, args, wl_args=wl_args)
 
 
 def by_loc(sites):

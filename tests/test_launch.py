@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILDS, TIMEOUT, TOOL, WORKLOADS, Report, Traced, frame_loc, loc, save
+from conftest import BUILDS, TIMEOUT, TOOL, WORKLOADS, Report, frame_loc, loc, save, trace_run
 
 
 def launch(python, workload, args=(), stdin=b"", tmp_path=None):
@@ -53,14 +53,7 @@ def test_kinds_attributed_to_their_lines(bpf_ok, build_name, mode, tmp_path):
     if optional and not __import__("os").path.exists(python):
         pytest.skip(f"SKIPPED build {build_name}: {python} is not installed ({desc})")
     if mode == "attach":
-        t = Traced(python, "kinds.py", ["-t", "50"])
-        try:
-            result = t.run()
-            rc, text, err = t.stop_tool()
-            t.finish()
-        finally:
-            t.kill()
-        assert rc == 0, err
+        result, _, text, _ = trace_run((build_name, python), "kinds.py", ["-t", "50"])
     else:
         r, text = launch(python, "kinds.py", ["--malloc"], stdin=b"go\nexit\n",
                          tmp_path=tmp_path)

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from conftest import Report, Traced, frame_loc, loc, save
+from conftest import frame_loc, loc, trace_run
 
 # A churn site may hold a few blocks at the moment of the report; a leak
 # here is 30 times bigger (10,000 objects of 192 bytes).
@@ -18,18 +18,7 @@ CASES = {
 
 
 def trace(build, workload, args=(), tag=""):
-    name, python = build
-    t = Traced(python, workload, args)
-    try:
-        result = t.run()
-        rc, out, err = t.stop_tool()
-        wrc, wout, werr = t.finish()
-    finally:
-        t.kill()
-    save(f"{workload[:-3]}{tag}-{name}.txt", out + err)
-    assert rc == 0, err
-    assert wrc == 0, werr
-    return result, Report(out), out
+    return trace_run(build, workload, args, tag=tag)[:3]
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -108,11 +108,38 @@ static int candidates(pid_t pid, struct candidate *out, int max)
 	return out[0].start ? n : 0;
 }
 
+/*
+ * Given the PY_VERSION_HEX read from the target (where names it in
+ * messages): the version row, debug build or not, PyCode_Type's address.
+ */
+static int identify(struct target *t, uint64_t hexversion, const char *where,
+		    char *err, size_t errlen)
+{
+	unsigned int major = (hexversion >> 24) & 0xff, minor = (hexversion >> 16) & 0xff;
+
+	t->hexversion = (uint32_t)hexversion;
+	snprintf(t->version, sizeof(t->version), "%u.%u.%u", major, minor,
+		 (unsigned int)(hexversion >> 8) & 0xff);
+	t->debug_build = !elf_file_symbol(t->elf, "_Py_RefTotal", NULL, NULL) ||
+			 !elf_file_symbol(t->elf, "_Py_GetRefTotal", NULL, NULL);
+	t->pv = pyversion_find(major, minor);
+	if (!t->pv) {
+		snprintf(err, errlen, "unsupported Python version %s in %.200s; supported: %s",
+			 t->version, where, pyversion_supported());
+		return -1;
+	}
+	if (elf_file_symbol(t->elf, "PyCode_Type", &t->pycode_vaddr, NULL)) {
+		snprintf(err, errlen, "%.200s has no PyCode_Type symbol", t->path);
+		return -1;
+	}
+	return 0;
+}
+
 int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 {
-	char fn[64], exe[PATH_MAX];
+	char fn[64], exe[PATH_MAX], where[32];
 	static struct candidate cand[8];
-	uint64_t runtime = 0, pyver = 0, codetype = 0, v;
+	uint64_t runtime = 0, pyver = 0, v;
 	ssize_t n;
 	int nc;
 	FILE *f;
@@ -178,8 +205,6 @@ int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 	t->bias_known = true;
 	t->runtime_vaddr = runtime;
 	t->runtime_addr = runtime + t->bias;
-	t->debug_build = !elf_file_symbol(t->elf, "_Py_RefTotal", NULL, NULL) ||
-			 !elf_file_symbol(t->elf, "_Py_GetRefTotal", NULL, NULL);
 
 	if (elf_file_symbol(t->elf, "Py_Version", &pyver, NULL)) {
 		snprintf(err, errlen, "unsupported Python in process %d: no Py_Version symbol "
@@ -191,21 +216,10 @@ int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 			 strerror(errno));
 		goto fail;
 	}
-	t->hexversion = (uint32_t)v;
-	snprintf(t->version, sizeof(t->version), "%u.%u.%u", (t->hexversion >> 24) & 0xff,
-		 (t->hexversion >> 16) & 0xff, (t->hexversion >> 8) & 0xff);
-	t->pv = pyversion_find((t->hexversion >> 24) & 0xff, (t->hexversion >> 16) & 0xff);
-	if (!t->pv) {
-		snprintf(err, errlen, "unsupported Python version %s in process %d; supported: %s",
-			 t->version, pid, pyversion_supported());
+	snprintf(where, sizeof(where), "process %d", pid);
+	if (identify(t, v, where, err, errlen))
 		goto fail;
-	}
-	if (elf_file_symbol(t->elf, "PyCode_Type", &codetype, NULL)) {
-		snprintf(err, errlen, "%s has no PyCode_Type symbol", t->path);
-		goto fail;
-	}
-	t->pycode_vaddr = codetype;
-	t->pycode_type = codetype + t->bias;
+	t->pycode_type = t->pycode_vaddr + t->bias;
 	return 0;
 fail:
 	elf_file_close(t->elf);
@@ -280,7 +294,7 @@ int target_open_exec(struct target *t, const char *exe, char *err, size_t errlen
 {
 	const char *needed[64];
 	char e2[256], lib[PATH_MAX];
-	uint64_t runtime = 0, pyver = 0, codetype = 0, v = 0;
+	uint64_t runtime = 0, pyver = 0, v = 0;
 	struct elf_file *ef;
 	int n;
 
@@ -319,32 +333,19 @@ int target_open_exec(struct target *t, const char *exe, char *err, size_t errlen
 		return -1;
 	}
 	snprintf(t->host_path, sizeof(t->host_path), "%s", t->path);
-	t->debug_build = !elf_file_symbol(t->elf, "_Py_RefTotal", NULL, NULL);
 	if (elf_file_symbol(t->elf, "Py_Version", &pyver, NULL) ||
 	    elf_file_read(t->elf, pyver, &v, sizeof(v))) {
 		snprintf(err, errlen, "unsupported Python %s: no Py_Version (CPython older than 3.11); "
 			 "supported: %s", t->path, pyversion_supported());
 		goto fail;
 	}
-	t->hexversion = (uint32_t)v;
-	snprintf(t->version, sizeof(t->version), "%u.%u.%u", (t->hexversion >> 24) & 0xff,
-		 (t->hexversion >> 16) & 0xff, (t->hexversion >> 8) & 0xff);
-	t->pv = pyversion_find((t->hexversion >> 24) & 0xff, (t->hexversion >> 16) & 0xff);
-	if (!t->pv) {
-		snprintf(err, errlen, "unsupported Python version %s in %s; supported: %s",
-			 t->version, t->path, pyversion_supported());
+	if (identify(t, v, t->path, err, errlen))
 		goto fail;
-	}
-	if (elf_file_symbol(t->elf, "PyCode_Type", &codetype, NULL)) {
-		snprintf(err, errlen, "%s has no PyCode_Type symbol", t->path);
-		goto fail;
-	}
 	t->runtime_vaddr = runtime;
-	t->pycode_vaddr = codetype;
 	if (elf_file_is_exec(t->elf)) {
 		t->bias_known = true;
 		t->runtime_addr = runtime;
-		t->pycode_type = codetype;
+		t->pycode_type = t->pycode_vaddr;
 	}
 	return 0;
 fail:

@@ -451,8 +451,10 @@ int BPF_KPROBE(finalize_enter)
 	struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
 
 	FLOOR();
-	if (p)
+	if (p) {
+		count(bpf_get_attach_cookie(ctx) & 0xff & (MAX_HOOKS - 1));
 		p->finalizing = 1;
+	}
 	return 0;
 }
 

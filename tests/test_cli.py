@@ -1,5 +1,6 @@
 """Command line, errors and the tracer's life cycle around its target."""
 import json
+import os
 import re
 import shutil
 import signal
@@ -211,3 +212,21 @@ def test_target_in_other_mount_namespace(bpf_ok, tmp_path):
         if wl.poll() is None:
             wl.kill()
             wl.wait()
+
+
+@pytest.mark.parametrize("name", list(BUILDS))
+def test_explain_shows_the_plan(name):
+    """--explain plans from the binary alone: nothing attached, no BPF needed."""
+    python, desc, optional = BUILDS[name]
+    if not os.path.exists(python):
+        pytest.skip(f"SKIPPED build {name}: {python} is not installed ({desc})")
+    r = tool("--explain", "--", python, "app.py")
+    assert r.returncode == 0, r.stderr
+    hooks = re.findall(r"^  (\S+)\s+(?:alloc|realloc|free|shutdown)\s", r.stdout, re.M)
+    inlined = "pymalloc inlined into its callers" in r.stdout
+    # the LTO build needs the type-slot hooks, the others must not pay for them
+    assert inlined == (name == "debian"), r.stdout
+    assert ("PyType_GenericAlloc" in hooks) == inlined, r.stdout
+    assert "PyObject_Malloc" in hooks and "Py_FinalizeEx" in hooks
+    gc = "gc_collect_main" if name == "pyenv" else "USDT python:gc__start/gc__done"
+    assert re.search(rf"^GC: .*{gc}", r.stdout, re.M), r.stdout

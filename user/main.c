@@ -29,6 +29,7 @@ struct options {
 	pid_t pid;
 	char **cmd;			/* launch mode: the command after "--" */
 	bool malloc_mode;		/* launch with PYTHONMALLOC=malloc */
+	bool explain;			/* print the probe plan and stop */
 	double duration;
 	double interval;
 	int count;
@@ -81,6 +82,7 @@ static void usage(FILE *f)
 "      --cycles          rank sites by bytes the cyclic GC freed (reference\n"
 "                        cycles); with --folded, stacks weighted by those bytes\n"
 "  -o, --output FILE     write reports to FILE instead of stdout\n"
+"      --explain         print the probe plan (hooks, why, GC source) and exit\n"
 "      --full-path       full file names in frames\n"
 "      --max-allocs N    live blocks tracked (default 524288)\n"
 "      --max-stacks N    distinct stacks kept (default 32768; each up to\n"
@@ -114,7 +116,7 @@ static int parse_num(const char *s, double *v, double min)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS, OPT_GC, OPT_CYCLES, OPT_MALLOC };
+	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS, OPT_GC, OPT_CYCLES, OPT_MALLOC, OPT_EXPLAIN };
 	static const struct option lo[] = {
 		{ "pid", required_argument, 0, 'p' },
 		{ "duration", required_argument, 0, 'd' },
@@ -125,6 +127,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "gc", no_argument, 0, OPT_GC },
 		{ "cycles", no_argument, 0, OPT_CYCLES },
 		{ "malloc", no_argument, 0, OPT_MALLOC },
+		{ "explain", no_argument, 0, OPT_EXPLAIN },
 		{ "max-allocs", required_argument, 0, OPT_MAXA },
 		{ "max-stacks", required_argument, 0, OPT_MAXS },
 		{ "verbose", no_argument, 0, 'v' },
@@ -180,6 +183,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_MALLOC:
 			o->malloc_mode = true;
+			break;
+		case OPT_EXPLAIN:
+			o->explain = true;
 			break;
 		case OPT_MAXA:
 		case OPT_MAXS:
@@ -317,7 +323,7 @@ static int run(struct options *o)
 	int ret = 1, tgid, gate = -1;
 	pid_t child = 0;
 
-	if (!may_trace())
+	if (!o->explain && !may_trace())
 		return die("permission denied: tracing needs root (CAP_BPF and CAP_PERFMON, "
 			   "or CAP_SYS_ADMIN, plus CAP_SYS_PTRACE)");
 	if (o->cmd) {
@@ -329,18 +335,27 @@ static int run(struct options *o)
 			return die("%s", err);
 		if (o->malloc_mode && resolve_library(exe, "libc.so.6", libc, sizeof(libc)))
 			return die("cannot find the libc.so.6 of %s", exe);
-		if (o->malloc_mode)
-			setenv("PYTHONMALLOC", "malloc", 1);	/* inherited by the child */
-		child = spawn_gated(o->cmd, &gate);
-		if (child < 0)
-			return die("cannot start %s: %s", o->cmd[0], strerror(errno));
-		t.pid = child;
 	} else if (target_open(&t, o->pid, err, sizeof(err))) {
 		return die("%s", err);
 	}
 	if (probes_plan(&plan, &t, o->malloc_mode ? libc : NULL)) {
 		die("%s exports none of the allocator entry points", t.path);
 		goto out_target;
+	}
+	if (o->explain) {
+		probes_explain(&plan, &t, stdout);
+		ret = 0;
+		goto out_target;
+	}
+	if (o->cmd) {
+		if (o->malloc_mode)
+			setenv("PYTHONMALLOC", "malloc", 1);	/* inherited by the child */
+		child = spawn_gated(o->cmd, &gate);
+		if (child < 0) {
+			die("cannot start %s: %s", o->cmd[0], strerror(errno));
+			goto out_target;
+		}
+		t.pid = child;
 	}
 
 	skel = pyleak_bpf__open();

@@ -20,6 +20,7 @@
  * symbols show it, else not at all, and the report says which.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <bpf/libbpf.h>
@@ -328,4 +329,43 @@ void probes_detach(struct probe_plan *pl)
 		bpf_link__destroy(pl->gc_links[i]);
 		pl->gc_links[i] = NULL;
 	}
+}
+
+void probes_explain(const struct probe_plan *pl, const struct target *t, FILE *out)
+{
+	const char *bid = elf_file_build_id(t->elf);
+
+	if (t->pid)
+		fprintf(out, "target: PID %d (%s), CPython %s%s\n", t->pid, t->comm, t->version,
+			t->debug_build ? " debug build" : "");
+	else
+		fprintf(out, "target: %s, to be launched, CPython %s%s\n", t->comm, t->version,
+			t->debug_build ? " debug build" : "");
+	fprintf(out, "interpreter: %s (%s, %s%s%s)\n", t->path,
+		t->shared_lib ? "shared libpython" : "executable",
+		elf_file_has_symtab(t->elf) ? ".symtab" : "stripped",
+		*bid ? ", build-id " : "", bid);
+	if (pl->libc_malloc)
+		fprintf(out, "allocator: PYTHONMALLOC=malloc, every allocation goes through %s\n",
+			pl->libc_path);
+	else
+		fprintf(out, "allocator: pymalloc %s (%s)\n",
+			pl->allocator_inlined ? "inlined into its callers" : "called through its entry points",
+			pl->inline_evidence[0] ? pl->inline_evidence : "no evidence either way");
+	fprintf(out, "hooks (each call of a hooked function is a trap into the kernel):\n");
+	for (int i = 0; i < pl->n; i++) {
+		const struct hook *h = &pl->hooks[i];
+
+		fprintf(out, "  %-20s %-9s %-17s file offset 0x%-8" PRIx64 " %s\n", h->func,
+			hook_kind_name(h), hook_is_alloc(h) ? "uprobe+uretprobe" : "uprobe",
+			h->file_offset, h->why);
+	}
+	if (!pl->libc_malloc && !pl->allocator_inlined)
+		fprintf(out, "not hooked: PyType_GenericAlloc, PyObject_GC_Del (they call the "
+			"exported allocator, which is hooked: hooking them too would double the traps)\n");
+	if (!pl->libc_malloc && pl->allocator_inlined)
+		fprintf(out, "not seen on this build: objects the interpreter's C code allocates "
+			"with inlined pymalloc (dicts, lists, str, bytes, ...); launch with --malloc "
+			"to see them\n");
+	fprintf(out, "GC: %s\n", pl->gc_why);
 }

@@ -62,6 +62,8 @@ int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_
 int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 		  const struct target *t, char *err, size_t errlen);
 void probes_detach(struct probe_plan *pl);
+/* --explain: the plan and why, without attaching anything. */
+void probes_explain(const struct probe_plan *pl, const struct target *t, FILE *out);
 bool hook_is_alloc(const struct hook *h);
 const char *hook_kind_name(const struct hook *h);
 const char *gc_source_name(enum gc_source g);

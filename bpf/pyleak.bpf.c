@@ -17,6 +17,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define EEXIST	17	/* vmlinux.h has no errno values */
+
 /*
  * The benchmark's floor: built with -DPYLEAK_FLOOR every program returns at
  * once, so the same hooks cost only their traps.
@@ -202,13 +204,18 @@ static __always_inline void record_block(const struct proc_info *p, __u32 tgid,
 		.hook = hook,
 	};
 
-	/* A live entry at this address means its free was never seen. */
-	if (drop_block(tgid, addr, 0))
-		count(MAX_HOOKS + CNT_REUSED);
+	long err;
 
 	a.stack_id = capture_stack(p, tgid, tid);
 	a.ts_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&allocs, &k, &a, BPF_ANY)) {
+	err = bpf_map_update_elem(&allocs, &k, &a, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* a live entry at this address: its free was never seen */
+		drop_block(tgid, addr, 0);
+		count(MAX_HOOKS + CNT_REUSED);
+		err = bpf_map_update_elem(&allocs, &k, &a, BPF_NOEXIST);
+	}
+	if (err) {
 		count(MAX_HOOKS + CNT_ALLOCS_FULL);
 		return;
 	}

@@ -82,6 +82,7 @@ static void usage(FILE *f)
 "      --cycles          rank sites by bytes the cyclic GC freed (reference\n"
 "                        cycles); with --folded, stacks weighted by those bytes\n"
 "  -o, --output FILE     write reports to FILE instead of stdout\n"
+"      --older SECS      only blocks older than SECS count as outstanding\n"
 "      --explain         print the probe plan (hooks, why, GC source) and exit\n"
 "      --full-path       full file names in frames\n"
 "      --max-allocs N    live blocks tracked (default 524288)\n"
@@ -116,7 +117,8 @@ static int parse_num(const char *s, double *v, double min)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS, OPT_GC, OPT_CYCLES, OPT_MALLOC, OPT_EXPLAIN };
+	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS, OPT_GC, OPT_CYCLES, OPT_MALLOC, OPT_EXPLAIN,
+	       OPT_OLDER };
 	static const struct option lo[] = {
 		{ "pid", required_argument, 0, 'p' },
 		{ "duration", required_argument, 0, 'd' },
@@ -128,6 +130,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "cycles", no_argument, 0, OPT_CYCLES },
 		{ "malloc", no_argument, 0, OPT_MALLOC },
 		{ "explain", no_argument, 0, OPT_EXPLAIN },
+		{ "older", required_argument, 0, OPT_OLDER },
 		{ "max-allocs", required_argument, 0, OPT_MAXA },
 		{ "max-stacks", required_argument, 0, OPT_MAXS },
 		{ "verbose", no_argument, 0, 'v' },
@@ -186,6 +189,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_EXPLAIN:
 			o->explain = true;
+			break;
+		case OPT_OLDER:
+			if (parse_num(optarg, &v, 0) || v == 0)
+				return die("invalid --older: %s", optarg);
+			o->rep.older_ns = (uint64_t)(v * 1e9);
 			break;
 		case OPT_MAXA:
 		case OPT_MAXS:

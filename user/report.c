@@ -309,8 +309,15 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 	}
 	free(raw);
 
-	/* oldest outstanding block per site */
+	/*
+	 * Oldest outstanding block per site; with --older, the outstanding
+	 * totals are recounted from the blocks old enough.
+	 */
+	if (o->older_ns)
+		for (size_t i = 0; i < snap->n; i++)
+			snap->sites[i].out_bytes = snap->sites[i].out_count = 0;
 	{
+		uint64_t cutoff = now_ns() - o->older_ns;
 		int afd = bpf_map__fd(s->skel->maps.allocs);
 		enum { BATCH = 4096 };
 		struct alloc_key *keys = calloc(BATCH, sizeof(*keys));
@@ -332,7 +339,13 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 
 				if (!idx || keys[i].tgid != (uint32_t)s->t->pid)
 					continue;
+				if (o->older_ns && vals[i].ts_ns > cutoff)
+					continue;
 				si = &snap->sites[idx - 1];
+				if (o->older_ns) {
+					si->out_bytes += vals[i].size;
+					si->out_count++;
+				}
 				if (!si->oldest_ns || vals[i].ts_ns < si->oldest_ns)
 					si->oldest_ns = vals[i].ts_ns;
 			}
@@ -555,6 +568,9 @@ static void write_text(struct session *s, const struct report_opts *o,
 		human_bytes(tb, b3, sizeof(b3)), thousands(tc, b4, sizeof(b4)));
 	if (s->target_exited)
 		fprintf(out, "the target has exited; blocks freed during interpreter shutdown are not subtracted\n");
+	if (o->older_ns)
+		fprintf(out, "only blocks older than %.1f s are counted as outstanding (--older)\n",
+			o->older_ns / 1e9);
 
 	if (o->cycles) {
 		write_cycles(s, o, snap, out);

@@ -18,6 +18,7 @@ struct report_opts {
 	bool full_path;
 	bool gc;			/* GC pauses per generation */
 	bool cycles;			/* rank sites by bytes the cyclic GC freed */
+	uint64_t older_ns;		/* keep only blocks at least this old (0: all) */
 	FILE *out;
 };
 

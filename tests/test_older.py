@@ -1,0 +1,49 @@
+"""--older: blocks younger than the cut-off are left out, in every format."""
+
+import pytest
+
+from conftest import Report, Traced, frame_loc, loc, save
+
+
+def run(build, args):
+    name, python = build
+    t = Traced(python, "young_churn.py", args)
+    try:
+        result = t.run()
+        # -d ends the trace by itself: the leak is then ~2 s old
+        rc, out, err = t.stop_tool(sig=None)
+        t.finish()
+    finally:
+        t.kill()
+    save(f"young_churn{'-'.join([''] + args)}-{name}.txt".replace("/", "_"), out + err)
+    assert rc == 0, err
+    return result, out
+
+
+def sites_by_loc(out):
+    return {frame_loc(s["frames"][0]): s["bytes"] for s in Report(out).sites if s["frames"]}
+
+
+@pytest.mark.parametrize("fmt", ["text", "folded"])
+def test_older_drops_young_churn_keeps_leak(bpf_ok, build, fmt):
+    extra = ["--folded"] if fmt == "folded" else []
+    base, out_all = run(build, ["-d", "2", "-t", "20", *extra])
+    result, out_old = run(build, ["-d", "2", "-t", "20", "--older", "1", *extra])
+    if fmt == "text":
+        every, old = sites_by_loc(out_all), sites_by_loc(out_old)
+        assert "only blocks older than 1.0 s" in out_old
+    else:
+        def folded(text):
+            d = {}
+            for line in text.splitlines():
+                stack, n = line.rsplit(" ", 1)
+                d[frame_loc(stack.split(";")[-1])] = d.get(frame_loc(stack.split(";")[-1]), 0) + int(n)
+            return d
+        every, old = folded(out_all), folded(out_old)
+    leak, churn = loc(result["leak"]), loc(result["churn"])
+    # without the filter the churn window is outstanding...
+    assert every.get(churn, 0) >= 0.5 * result["window_bytes"], out_all
+    # ...with it, only the old leak is left
+    assert old.get(churn, 0) == 0, out_old
+    want = result["leaked_bytes"]
+    assert abs(old.get(leak, 0) - want) <= 0.2 * want, out_old

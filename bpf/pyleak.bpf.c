@@ -203,7 +203,6 @@ static __always_inline void record_block(const struct proc_info *p, __u32 tgid,
 		.size = size,
 		.hook = hook,
 	};
-
 	long err;
 
 	a.stack_id = capture_stack(p, tgid, tid);

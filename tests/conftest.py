@@ -263,3 +263,13 @@ def trace_run(build, workload, args=(), tag="", wl_args=()):
     assert rc == 0, err
     assert wrc == 0, werr
     return result, Report(out), out, wout
+
+
+def folded_by_leaf(text):
+    """Folded output -> {leaf frame location: summed count}."""
+    weights = {}
+    for line in text.splitlines():
+        stack, n = line.rsplit(" ", 1)
+        leaf = frame_loc(stack.split(";")[-1])
+        weights[leaf] = weights.get(leaf, 0) + int(n)
+    return weights

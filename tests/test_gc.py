@@ -2,7 +2,7 @@
 import re
 import subprocess
 
-from conftest import TIMEOUT, WORKLOADS, frame_loc, loc, trace_run
+from conftest import TIMEOUT, WORKLOADS, folded_by_leaf, frame_loc, loc, trace_run
 
 
 def trace(build, workload, args, wl_args=()):
@@ -56,9 +56,6 @@ def test_del_in_cycle_reported_and_finalized(bpf_ok, build):
 
 def test_cycles_folded(bpf_ok, build):
     result, _, out, _ = trace(build, "gc_cycles.py", ["--cycles", "--folded"])
-    weights = {}
-    for line in out.splitlines():
-        stack, n = line.rsplit(" ", 1)
-        weights[frame_loc(stack.split(";")[-1])] = int(n)
+    weights = folded_by_leaf(out)
     top = max(weights, key=weights.get)
     assert top == loc(result["cycle"]), out

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import Report, Traced, frame_loc, loc, save
+from conftest import Report, Traced, folded_by_leaf, frame_loc, loc, save
 
 
 def run(build, args):
@@ -33,13 +33,7 @@ def test_older_drops_young_churn_keeps_leak(bpf_ok, build, fmt):
         every, old = sites_by_loc(out_all), sites_by_loc(out_old)
         assert "only blocks older than 1.0 s" in out_old
     else:
-        def folded(text):
-            d = {}
-            for line in text.splitlines():
-                stack, n = line.rsplit(" ", 1)
-                d[frame_loc(stack.split(";")[-1])] = d.get(frame_loc(stack.split(";")[-1]), 0) + int(n)
-            return d
-        every, old = folded(out_all), folded(out_old)
+        every, old = folded_by_leaf(out_all), folded_by_leaf(out_old)
     leak, churn = loc(result["leak"]), loc(result["churn"])
     # without the filter the churn window is outstanding...
     assert every.get(churn, 0) >= 0.5 * result["window_bytes"], out_all

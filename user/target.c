@@ -222,8 +222,7 @@ int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 	t->pycode_type = t->pycode_vaddr + t->bias;
 	return 0;
 fail:
-	elf_file_close(t->elf);
-	t->elf = NULL;
+	target_close(t);
 	return -1;
 }
 
@@ -349,8 +348,7 @@ int target_open_exec(struct target *t, const char *exe, char *err, size_t errlen
 	}
 	return 0;
 fail:
-	elf_file_close(t->elf);
-	t->elf = NULL;
+	target_close(t);
 	return -1;
 }
 

@@ -22,7 +22,9 @@ BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
 	      -Ivmlinux -Ibpf -I/usr/include/$(MULTIARCH)
 
 USER_SRC := user/main.c user/target.c user/elffile.c user/pyversions.c \
-	    user/probes.c user/symbolize.c user/report.c user/memread.c
+	    user/probes.c user/symbolize.c user/report.c user/memread.c \
+	    user/profile.c user/pprof.c user/flamegraph.c user/objtypes.c \
+	    user/heapscan.c
 USER_OBJ := $(patsubst user/%.c,$(OUT)/%.o,$(USER_SRC))
 LIB_OBJ  := $(filter-out $(OUT)/main.o,$(USER_OBJ))
 

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * pymalloc's heap read from outside: the in-use blocks of every pool found
+ * in the target's anonymous memory. This is what sys.getallocatedblocks()
+ * counts (less the blocks pymalloc passed to malloc), computed without
+ * running code in the target.
+ */
+#ifndef HEAPSCAN_H
+#define HEAPSCAN_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HEAP_CLASSES	64
+
+struct heap_usage {
+	uint64_t pools;			/* pools with at least one block in use */
+	uint64_t blocks;		/* blocks in use */
+	uint64_t bytes;			/* bytes in use, counted by size class */
+	uint64_t class_blocks[HEAP_CLASSES];
+	uint64_t scanned_bytes;		/* anonymous memory whose pool slots were read */
+	uint64_t read_errors;		/* slots that could not be read */
+};
+
+/* Scan pid's pymalloc pools (CPython 3.10+ 64-bit layout); 0 or -errno. */
+int heapscan_pymalloc(pid_t pid, struct heap_usage *u);
+
+#endif

@@ -140,6 +140,38 @@ static __always_inline void stats_add(__u64 stack_id, __s64 bytes, __s64 n,
 	}
 }
 
+/* Undo a record entirely (outstanding and totals): it was a nested call's. */
+static __always_inline void unrecord(__u64 stack_id, __u64 size)
+{
+	struct site_stats *s = bpf_map_lookup_elem(&stats, &stack_id);
+
+	if (!s)
+		return;
+	__sync_fetch_and_add(&s->out_bytes, -(__s64)size);
+	__sync_fetch_and_add(&s->out_count, -1);
+	__sync_fetch_and_add(&s->total_bytes, -size);
+	__sync_fetch_and_add(&s->total_count, -1);
+}
+
+/*
+ * A block recorded at addr during the current call (since entry_ts) by a
+ * call nested in it is the same memory as the current call's: take it back
+ * so the outer call's record, with the outer caller, is the one kept.
+ * Returns 1 if there was one.
+ */
+static __always_inline int take_back_nested(__u32 tgid, __u64 addr, __u64 entry_ts)
+{
+	struct alloc_key k = { .tgid = tgid, .addr = addr };
+	struct alloc_info *a = bpf_map_lookup_elem(&allocs, &k);
+
+	if (!a || a->ts_ns < entry_ts)
+		return 0;
+	unrecord(a->stack_id, a->size);
+	bpf_map_delete_elem(&allocs, &k);
+	count(MAX_HOOKS + CNT_NESTED_REPLACED);
+	return 1;
+}
+
 /*
  * Forget a block; returns 1 if it was known. in_gc: freed while the cyclic
  * GC runs on this thread, i.e. garbage only the GC could free.
@@ -157,7 +189,7 @@ static __always_inline int drop_block(__u32 tgid, __u64 addr, int in_gc)
 }
 
 static __always_inline __u64 capture_stack(const struct proc_info *p,
-					   __u32 tgid, __u32 tid)
+					   __u32 tgid, __u32 tid, __u64 native_ip)
 {
 	struct walk_scratch *s;
 	struct event *ev;
@@ -167,7 +199,7 @@ static __always_inline __u64 capture_stack(const struct proc_info *p,
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return STACK_ID_LOST;
-	id = walk_python_stack(p, s, tgid, tid);
+	id = walk_python_stack(p, s, tgid, tid, native_ip);
 	if (s->st.flags & STACK_NO_TSTATE)
 		count(MAX_HOOKS + CNT_NO_TSTATE);
 	if (s->st.flags & STACK_READ_ERR)
@@ -196,7 +228,7 @@ static __always_inline __u64 capture_stack(const struct proc_info *p,
 
 static __always_inline void record_block(const struct proc_info *p, __u32 tgid,
 					 __u32 tid, __u64 addr, __u64 size,
-					 __u32 hook)
+					 __u32 hook, __u64 native_ip)
 {
 	struct alloc_key k = { .tgid = tgid, .addr = addr };
 	struct alloc_info a = {
@@ -205,7 +237,7 @@ static __always_inline void record_block(const struct proc_info *p, __u32 tgid,
 	};
 	long err;
 
-	a.stack_id = capture_stack(p, tgid, tid);
+	a.stack_id = capture_stack(p, tgid, tid, native_ip);
 	a.ts_ns = bpf_ktime_get_ns();
 	err = bpf_map_update_elem(&allocs, &k, &a, BPF_NOEXIST);
 	if (err == -EEXIST) {
@@ -293,6 +325,9 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 arg,
 	l->size = size;
 	l->arg = arg;
 	l->nitems = nitems;
+	l->ts_ns = bpf_ktime_get_ns();
+	l->ret_ip = 0;
+	bpf_probe_read_user(&l->ret_ip, sizeof(l->ret_ip), (void *)sp);
 	l->hook = cookie & 0xff;
 	l->klass = (cookie >> 8) & 0xff;
 	return 0;
@@ -319,6 +354,28 @@ int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
 	return enter(ctx, size, ptr, 0);
 }
 
+/* pymalloc's own functions take the allocator context first. */
+SEC("uprobe")
+int BPF_KPROBE(malloc_ctx_enter, void *actx, __u64 size)
+{
+	FLOOR();
+	return enter(ctx, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_ctx_enter, void *actx, __u64 nelem, __u64 elsize)
+{
+	FLOOR();
+	return enter(ctx, nelem * elsize, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_ctx_enter, void *actx, __u64 ptr, __u64 size)
+{
+	FLOOR();
+	return enter(ctx, size, ptr, 0);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(slot_alloc_enter, __u64 type, __s64 nitems)
 {
@@ -326,23 +383,38 @@ int BPF_KPROBE(slot_alloc_enter, __u64 type, __s64 nitems)
 	return enter(ctx, 0, type, nitems);
 }
 
-/* tp_alloc's request: _PyObject_VAR_SIZE(type, nitems + 1) + pre-header. */
+/*
+ * tp_alloc's request: _PyObject_VAR_SIZE(type, nitems + 1) + pre-header;
+ * *pre gets the pre-header size (the block starts that far before the
+ * object).
+ */
 static __always_inline __u64 slot_size(const struct py_offsets *o, __u64 type,
-				       __u64 nitems)
+				       __u64 nitems, __u64 *pre)
 {
 	__s64 basic = 0, item = 0;
 	__u64 flags = 0, size;
 
+	*pre = 0;
 	if (bpf_probe_read_user(&basic, sizeof(basic), (void *)(type + o->type_basicsize)) ||
 	    bpf_probe_read_user(&item, sizeof(item), (void *)(type + o->type_itemsize)) ||
 	    bpf_probe_read_user(&flags, sizeof(flags), (void *)(type + o->type_flags)))
 		return 0;
 	size = ((__u64)basic + (nitems + 1) * (__u64)item + 7) & ~7ULL;
 	if (flags & (1ULL << 14))	/* Py_TPFLAGS_HAVE_GC */
-		size += o->gc_head_size;
+		*pre += o->gc_head_size;
 	if (flags & o->preheader_flags)
-		size += 16;
-	return size;
+		*pre += 16;
+	return size + *pre;
+}
+
+/* The caller, when it is not the interpreter itself: a native leaf frame. */
+static __always_inline __u64 native_caller(const struct proc_info *p, __u64 ip)
+{
+	__u64 v = ip - (p->runtime_addr - p->runtime_vaddr);
+
+	if (!p->text_hi || (v >= p->text_lo && v < p->text_hi))
+		return 0;
+	return ip;
 }
 
 SEC("uretprobe")
@@ -372,34 +444,44 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	lv = f->lv[lv_idx(d)];
 
 	/*
-	 * PyMem_Raw* called by a pymalloc-domain function is that function's
-	 * own block (requests over 512 bytes): count it once, outside.
+	 * An allocator called by another hooked allocator for the same block
+	 * (PyObject_Malloc of a big block calls PyMem_RawMalloc, which calls
+	 * malloc): counted once, by the outer call. Not under tp_alloc: it
+	 * can run the cyclic GC, and so any Python code, before it returns;
+	 * those blocks are told apart when tp_alloc returns.
 	 */
-	if (lv.klass == HC_RAW && d > 0 &&
-	    f->lv[lv_idx(d - 1)].klass == HC_OBJ) {
-		count(MAX_HOOKS + CNT_NESTED_SKIPPED);
-		return 0;
+	if (d > 0 && lv.klass != HC_SLOT) {
+		struct nest_level *up = &f->lv[lv_idx(d - 1)];
+
+		if (up->klass != HC_SLOT && lv.ts_ns - up->ts_ns < NEST_RECENT_NS) {
+			count(MAX_HOOKS + CNT_NESTED_SKIPPED);
+			return 0;
+		}
 	}
 	if (!ret)
 		return 0;
-	if (lv.klass == HC_SLOT)
-		lv.size = slot_size(&p->off, lv.arg, lv.nitems);
-	else if (lv.arg)		/* realloc: the old block is gone */
+	if (lv.klass == HC_SLOT) {
+		__u64 pre;
+
+		lv.size = slot_size(&p->off, lv.arg, lv.nitems, &pre);
+		if (pre)
+			take_back_nested(tgid, ret - pre, lv.ts_ns);
+	} else if (lv.arg) {		/* realloc: the old block is gone */
 		drop_block(tgid, lv.arg, 0);
-	record_block(p, tgid, tid, ret, lv.size, lv.hook);
+	}
+	take_back_nested(tgid, ret, lv.ts_ns);
+	record_block(p, tgid, tid, ret, lv.size, lv.hook, native_caller(p, lv.ret_ip));
 	return 0;
 }
 
 /* --- free side ------------------------------------------------------- */
 
-SEC("uprobe")
-int BPF_KPROBE(free_enter, __u64 ptr)
+static __always_inline int free_block(struct pt_regs *ctx, __u64 ptr)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct proc_info *p;
 
-	FLOOR();
 	if (!ptr)
 		return 0;
 	p = traced(tgid);
@@ -409,6 +491,20 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 	if (!drop_block(tgid, ptr, p->gc_tid == (__u32)pid_tgid))
 		count(MAX_HOOKS + CNT_FREE_UNKNOWN);
 	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 ptr)
+{
+	FLOOR();
+	return free_block(ctx, ptr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_ctx_enter, void *actx, __u64 ptr)
+{
+	FLOOR();
+	return free_block(ctx, ptr);
 }
 
 /*

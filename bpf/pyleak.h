@@ -12,6 +12,7 @@
 
 #define MAX_FRAMES	127	/* Python frames kept per stack */
 #define MAX_NEST	8	/* nested allocator calls tracked per thread */
+#define MAX_THREADS_WALK 64	/* thread states looked at for a thread without the GIL */
 
 /* Special stack ids: allocations whose stack could not be stored. */
 #define STACK_ID_NONE	0ULL	/* never a real id (ids are forced odd) */
@@ -21,6 +22,7 @@
 #define STACK_TRUNCATED	(1U << 0)	/* deeper than MAX_FRAMES */
 #define STACK_NO_TSTATE	(1U << 1)	/* no thread state held the GIL */
 #define STACK_READ_ERR	(1U << 2)	/* a frame could not be read */
+#define STACK_NO_GIL	(1U << 3)	/* the thread had released the GIL */
 
 /*
  * What a hooked function does; the BPF program is picked by signature, the
@@ -32,11 +34,23 @@ enum hook_class {
 	HC_SLOT = 2,	/* tp_alloc slot (PyType_GenericAlloc): returns the object */
 };
 
+/*
+ * A call nested in another hooked call of the same thread less than this
+ * long ago is part of the outer call's block (PyObject_Malloc of a big
+ * block calls PyMem_RawMalloc, which calls malloc). Older levels are taken
+ * for stale: their return was never seen.
+ */
+#define NEST_RECENT_NS	(1000 * 1000ULL)
+
 /* One row of the per-version offsets table, as the BPF side needs it. */
 struct py_offsets {
 	/* _PyRuntime -> current thread state */
 	__s32 runtime_tstate_current;	/* -1: not available */
 	__s32 tstate_native_tid;	/* -1: cannot check the thread */
+	/* a thread without the GIL: its state in the main interpreter's list */
+	__s32 runtime_interp_head;	/* -1: no list walk */
+	__s32 interp_threads_head;
+	__s32 tstate_next;
 	/* thread state -> innermost frame */
 	__s32 tstate_cframe;		/* -1: frame pointer hangs off tstate */
 	__s32 cframe_current_frame;	/* from cframe, or tstate if no cframe */
@@ -72,6 +86,9 @@ struct proc_info {
 	__u64 gc_start_ns;
 	__u32 gc_generation;
 	__u32 pad;
+	/* link-time range of the interpreter's object: calls from elsewhere
+	 * get the caller as a native leaf frame */
+	__u64 text_lo, text_hi;
 };
 
 /* A captured Python stack, innermost frame first. */
@@ -79,6 +96,7 @@ struct pystack {
 	__u32 tgid;
 	__u16 nframes;
 	__u16 flags;
+	__u64 native_ip;		/* caller outside the interpreter, or 0 */
 	__u64 code[MAX_FRAMES];		/* code object address */
 	__u32 instr[MAX_FRAMES];	/* ptr - code (3.11+) or f_lasti */
 };
@@ -113,6 +131,8 @@ struct nest_level {
 	__u64 size;
 	__u64 arg;			/* realloc: old pointer; slot: type */
 	__u64 nitems;			/* slot: nitems */
+	__u64 ret_ip;			/* return address: the caller */
+	__u64 ts_ns;			/* entry time */
 	__u32 hook;
 	__u32 klass;
 };
@@ -143,6 +163,7 @@ enum counter {
 	CNT_TRUNCATED,		/* stack deeper than MAX_FRAMES */
 	CNT_REUSED,		/* address returned again: its free was unseen */
 	CNT_NESTED_SKIPPED,	/* inner call of the same memory, counted once */
+	CNT_NESTED_REPLACED,	/* inner record superseded by the outer call's */
 	CNT_FREE_UNKNOWN,	/* free of a block allocated before tracing */
 	CNT_FINAL_IGNORED,	/* events after Py_FinalizeEx started */
 	CNT_UNMATCHED,		/* entry or return seen alone (attach/detach race) */

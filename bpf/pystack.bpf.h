@@ -36,6 +36,54 @@ static __always_inline __u8 fbuf_u8(const __u8 *buf, __s32 off, __u32 lo)
 	return buf[i];
 }
 
+struct find_ctx {
+	__u64 tstate;
+	__u32 tid;
+	__s32 next_off, tid_off;
+	__u64 found;
+};
+
+static int find_one(__u32 i, void *arg)
+{
+	struct find_ctx *c = arg;
+	__u64 ntid = 0;
+
+	if (!c->tstate)
+		return 1;
+	if (bpf_probe_read_user(&ntid, sizeof(ntid), (void *)(c->tstate + c->tid_off)))
+		return 1;
+	if ((__u32)ntid == c->tid) {
+		c->found = c->tstate;
+		return 1;
+	}
+	if (bpf_probe_read_user(&c->tstate, sizeof(c->tstate), (void *)(c->tstate + c->next_off)))
+		return 1;
+	return 0;
+}
+
+/*
+ * The thread state of a thread that does not hold the GIL (a ctypes call,
+ * a C extension that released it): the main interpreter's list of thread
+ * states, matched by native thread id. Its frame pointer still shows the
+ * Python code that made the call.
+ */
+static __always_inline __u64 find_tstate(const struct proc_info *p, __u32 tid)
+{
+	const struct py_offsets *o = &p->off;
+	struct find_ctx c = { .tid = tid, .next_off = o->tstate_next,
+			      .tid_off = o->tstate_native_tid };
+	__u64 interp = 0;
+
+	if (o->runtime_interp_head < 0 || o->tstate_native_tid < 0 ||
+	    bpf_probe_read_user(&interp, sizeof(interp),
+				(void *)(p->runtime_addr + o->runtime_interp_head)) || !interp ||
+	    bpf_probe_read_user(&c.tstate, sizeof(c.tstate),
+				(void *)(interp + o->interp_threads_head)))
+		return 0;
+	bpf_loop(MAX_THREADS_WALK, find_one, &c, 0);
+	return c.found;
+}
+
 /* Returns the innermost frame address of the current thread, or 0. */
 static __always_inline __u64 current_frame(const struct proc_info *p,
 					   __u32 tid, __u16 *flags)
@@ -43,21 +91,21 @@ static __always_inline __u64 current_frame(const struct proc_info *p,
 	const struct py_offsets *o = &p->off;
 	__u64 tstate = 0, cframe = 0, frame = 0, ntid = 0;
 
-	if (o->runtime_tstate_current < 0 ||
-	    bpf_probe_read_user(&tstate, sizeof(tstate),
-				(void *)(p->runtime_addr + o->runtime_tstate_current)) ||
-	    !tstate) {
-		*flags |= STACK_NO_TSTATE;
-		return 0;
-	}
+	if (o->runtime_tstate_current >= 0)
+		bpf_probe_read_user(&tstate, sizeof(tstate),
+				    (void *)(p->runtime_addr + o->runtime_tstate_current));
 	/* tstate_current is the GIL holder: make sure that is this thread. */
-	if (o->tstate_native_tid >= 0) {
-		if (bpf_probe_read_user(&ntid, sizeof(ntid),
-					(void *)(tstate + o->tstate_native_tid)) ||
-		    (__u32)ntid != tid) {
+	if (tstate && o->tstate_native_tid >= 0 &&
+	    (bpf_probe_read_user(&ntid, sizeof(ntid), (void *)(tstate + o->tstate_native_tid)) ||
+	     (__u32)ntid != tid))
+		tstate = 0;
+	if (!tstate) {
+		tstate = find_tstate(p, tid);
+		if (!tstate) {
 			*flags |= STACK_NO_TSTATE;
 			return 0;
 		}
+		*flags |= STACK_NO_GIL;
 	}
 	if (o->tstate_cframe >= 0) {
 		if (bpf_probe_read_user(&cframe, sizeof(cframe),
@@ -122,16 +170,17 @@ static int walk_one(__u32 i, void *arg)
 
 /*
  * Fill s->st with the current thread's Python stack. Returns the stack
- * hash (the stack id): odd, so never STACK_ID_NONE or STACK_ID_LOST.
+ * hash (the stack id, native caller included): odd, so never
+ * STACK_ID_NONE or STACK_ID_LOST.
  */
 static __always_inline __u64 walk_python_stack(const struct proc_info *p,
 					       struct walk_scratch *s,
-					       __u32 tgid, __u32 tid)
+					       __u32 tgid, __u32 tid, __u64 native_ip)
 {
 	const struct py_offsets *o = &p->off;
 	struct walk_ctx c = {
 		.s = s,
-		.h = 0xcbf29ce484222325ULL ^ tgid,
+		.h = (0xcbf29ce484222325ULL ^ tgid ^ native_ip) * 0x100000001b3ULL,
 		.code_off = o->frame_code,
 		.instr_off = o->frame_instr,
 		.prev_off = o->frame_previous,
@@ -148,6 +197,7 @@ static __always_inline __u64 walk_python_stack(const struct proc_info *p,
 		bpf_loop(MAX_FRAMES + 1, walk_one, &c, 0);
 
 	s->st.tgid = tgid;
+	s->st.native_ip = native_ip;
 	s->st.nframes = c.n;
 	s->st.flags = c.flags;
 	c.h ^= ((__u64)c.flags << 48) ^ c.n;

@@ -14,6 +14,7 @@ struct sym {
 	const char *name;
 	uint64_t value;
 	uint64_t size;
+	bool func;
 };
 
 struct plt_slot {
@@ -31,9 +32,17 @@ struct elf_file {
 	struct plt_slot *plt;
 	size_t nplt;
 	char build_id[41];
+	struct elf_file *debug;	/* separate debug file holding .symtab */
+	char debug_path[512];
+	struct sym **by_addr;	/* functions sorted by address, built on demand */
+	size_t nby_addr;
 };
 
-static int add_symbols(struct elf_file *ef, Elf_Scn *scn, GElf_Shdr *sh)
+static struct elf_file *elf_file_open_flags(const char *path, bool want_debug,
+					    char *err, size_t errlen);
+static struct elf_file *elf_file_open_nodebug(const char *path, char *err, size_t errlen);
+
+static int add_symbols(struct elf_file *ef, Elf *elf, Elf_Scn *scn, GElf_Shdr *sh)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
 	size_t n, i;
@@ -52,12 +61,14 @@ static int add_symbols(struct elf_file *ef, Elf_Scn *scn, GElf_Shdr *sh)
 
 		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF)
 			continue;
-		name = elf_strptr(ef->elf, sh->sh_link, sym.st_name);
+		name = elf_strptr(elf, sh->sh_link, sym.st_name);
 		if (!name || !*name)
 			continue;
 		s[ef->nsyms].name = name;
 		s[ef->nsyms].value = sym.st_value;
 		s[ef->nsyms].size = sym.st_size;
+		s[ef->nsyms].func = GELF_ST_TYPE(sym.st_info) == STT_FUNC ||
+				    GELF_ST_TYPE(sym.st_info) == STT_GNU_IFUNC;
 		ef->nsyms++;
 	}
 	return 0;
@@ -111,7 +122,99 @@ static void read_build_id(struct elf_file *ef, Elf_Scn *scn)
 	}
 }
 
+/* Does the debug file at path belong to ef (same build-id), and has symbols? */
+static bool take_debug_file(struct elf_file *ef, const char *path)
+{
+	char err[256];
+	struct elf_file *d;
+	Elf_Scn *scn = NULL;
+
+	if (access(path, R_OK))
+		return false;
+	d = elf_file_open_nodebug(path, err, sizeof(err));
+	if (!d)
+		return false;
+	if (!d->has_symtab || (ef->build_id[0] && strcmp(d->build_id, ef->build_id))) {
+		elf_file_close(d);
+		return false;
+	}
+	/* the debug file's .symtab, names kept alive by keeping it open */
+	while ((scn = elf_nextscn(d->elf, scn))) {
+		GElf_Shdr sh;
+
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB)
+			add_symbols(ef, d->elf, scn, &sh);
+	}
+	ef->debug = d;
+	ef->has_symtab = true;
+	snprintf(ef->debug_path, sizeof(ef->debug_path), "%s", path);
+	return true;
+}
+
+/*
+ * A stripped file's symbols may live in a separate debug file (Debian's
+ * -dbg and -dbgsym packages): by build-id under /usr/lib/debug/.build-id,
+ * or by the name in .gnu_debuglink next to the file, in its .debug
+ * directory, or under /usr/lib/debug.
+ */
+static void load_debug_file(struct elf_file *ef, const char *path)
+{
+	char p[1024], dir[512];
+	uint64_t addr, size;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	const char *link = NULL, *slash;
+
+	if (ef->build_id[0]) {
+		snprintf(p, sizeof(p), "/usr/lib/debug/.build-id/%.2s/%s.debug",
+			 ef->build_id, ef->build_id + 2);
+		if (take_debug_file(ef, p))
+			return;
+	}
+	if (elf_file_section(ef, ".gnu_debuglink", &addr, &size) ||
+	    elf_getshdrstrndx(ef->elf, &shstrndx))
+		return;
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		GElf_Shdr sh;
+		const char *n;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		n = elf_strptr(ef->elf, shstrndx, sh.sh_name);
+		if (!n || strcmp(n, ".gnu_debuglink"))
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (data && data->d_size > 1 && memchr(data->d_buf, 0, data->d_size))
+			link = data->d_buf;
+	}
+	if (!link || strchr(link, '/'))
+		return;
+	slash = strrchr(path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1,
+		 slash ? path : ".");
+	snprintf(p, sizeof(p), "%s/%s", dir, link);
+	if (strcmp(p, path) && take_debug_file(ef, p))
+		return;
+	snprintf(p, sizeof(p), "%s/.debug/%s", dir, link);
+	if (take_debug_file(ef, p))
+		return;
+	snprintf(p, sizeof(p), "/usr/lib/debug%s/%s", dir, link);
+	take_debug_file(ef, p);
+}
+
 struct elf_file *elf_file_open(const char *path, char *err, size_t errlen)
+{
+	return elf_file_open_flags(path, true, err, errlen);
+}
+
+static struct elf_file *elf_file_open_nodebug(const char *path, char *err, size_t errlen)
+{
+	return elf_file_open_flags(path, false, err, errlen);
+}
+
+static struct elf_file *elf_file_open_flags(const char *path, bool want_debug,
+					    char *err, size_t errlen)
 {
 	struct elf_file *ef;
 	Elf_Scn *scn = NULL;
@@ -140,7 +243,7 @@ struct elf_file *elf_file_open(const char *path, char *err, size_t errlen)
 			continue;
 		name = elf_strptr(ef->elf, shstrndx, sh.sh_name);
 		if (sh.sh_type == SHT_DYNSYM)
-			add_symbols(ef, scn, &sh);
+			add_symbols(ef, ef->elf, scn, &sh);
 		else if (sh.sh_type == SHT_NOTE)
 			read_build_id(ef, scn);
 		else if (sh.sh_type == SHT_RELA && name &&
@@ -153,9 +256,11 @@ struct elf_file *elf_file_open(const char *path, char *err, size_t errlen)
 
 		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB) {
 			ef->has_symtab = true;
-			add_symbols(ef, scn, &sh);
+			add_symbols(ef, ef->elf, scn, &sh);
 		}
 	}
+	if (!ef->has_symtab && want_debug)
+		load_debug_file(ef, path);
 	return ef;
 fail:
 	elf_file_close(ef);
@@ -172,7 +277,62 @@ void elf_file_close(struct elf_file *ef)
 		close(ef->fd);
 	free(ef->syms);
 	free(ef->plt);
+	free(ef->by_addr);
+	elf_file_close(ef->debug);
 	free(ef);
+}
+
+const char *elf_file_debug_path(const struct elf_file *ef)
+{
+	return ef->debug ? ef->debug_path : NULL;
+}
+
+static int cmp_sym_addr(const void *a, const void *b)
+{
+	const struct sym *x = *(struct sym *const *)a, *y = *(struct sym *const *)b;
+
+	if (x->value != y->value)
+		return x->value < y->value ? -1 : 1;
+	/* prefer the sized symbol, then the shorter (exported) name */
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return (int)strlen(x->name) - (int)strlen(y->name);
+}
+
+const char *elf_file_addr_symbol(struct elf_file *ef, uint64_t vaddr, uint64_t *offset)
+{
+	size_t lo = 0, hi;
+	const struct sym *s;
+
+	if (!ef->by_addr) {
+		ef->by_addr = malloc((ef->nsyms + 1) * sizeof(*ef->by_addr));
+		if (!ef->by_addr)
+			return NULL;
+		for (size_t i = 0; i < ef->nsyms; i++)
+			if (ef->syms[i].func && ef->syms[i].value)
+				ef->by_addr[ef->nby_addr++] = &ef->syms[i];
+		qsort(ef->by_addr, ef->nby_addr, sizeof(*ef->by_addr), cmp_sym_addr);
+	}
+	/* the last function starting at or below vaddr */
+	hi = ef->nby_addr;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (ef->by_addr[mid]->value <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	s = ef->by_addr[lo - 1];
+	while (lo > 1 && ef->by_addr[lo - 2]->value == s->value)
+		s = ef->by_addr[--lo - 1];	/* first of equal addresses: sorted best */
+	if (s->size && vaddr >= s->value + s->size)
+		return NULL;
+	if (offset)
+		*offset = vaddr - s->value;
+	return s->name;
 }
 
 bool elf_file_is_exec(const struct elf_file *ef)
@@ -224,6 +384,28 @@ uint64_t elf_file_base_vaddr(const struct elf_file *ef)
 	return base == UINT64_MAX ? 0 : base;
 }
 
+void elf_file_load_range(const struct elf_file *ef, uint64_t *lo, uint64_t *hi)
+{
+	size_t n;
+
+	*lo = UINT64_MAX;
+	*hi = 0;
+	if (elf_getphdrnum(ef->elf, &n))
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(ef->elf, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (ph.p_vaddr < *lo)
+			*lo = ph.p_vaddr;
+		if (ph.p_vaddr + ph.p_memsz > *hi)
+			*hi = ph.p_vaddr + ph.p_memsz;
+	}
+	if (*lo > *hi)
+		*lo = *hi = 0;
+}
+
 int elf_file_vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr,
 			     uint64_t *off)
 {
@@ -238,6 +420,25 @@ int elf_file_vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr,
 			continue;
 		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz) {
 			*off = vaddr - ph.p_vaddr + ph.p_offset;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int elf_file_offset_to_vaddr(const struct elf_file *ef, uint64_t off, uint64_t *vaddr)
+{
+	size_t n;
+
+	if (elf_getphdrnum(ef->elf, &n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(ef->elf, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (off >= ph.p_offset && off < ph.p_offset + ph.p_filesz) {
+			*vaddr = off - ph.p_offset + ph.p_vaddr;
 			return 0;
 		}
 	}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "pyleak.skel.h"
+#include "elffile.h"
 #include "probes.h"
 #include "pyversions.h"
 #include "report.h"
@@ -326,7 +327,8 @@ static int run(struct options *o)
 	struct pyleak_bpf *skel = NULL;
 	struct ring_buffer *rb = NULL;
 	struct proc_info pi = { 0 };
-	char err[512], libc[PATH_MAX];
+	char err[512], libc[PATH_MAX], libc_name[PATH_MAX];
+	bool have_libc;
 	uint64_t deadline = 0, next = 0;
 	int ret = 1, tgid, gate = -1;
 	pid_t child = 0;
@@ -341,12 +343,17 @@ static int run(struct options *o)
 			return die("cannot run %s: not found", o->cmd[0]);
 		if (target_open_exec(&t, exe, err, sizeof(err)))
 			return die("%s", err);
-		if (o->malloc_mode && resolve_library(exe, "libc.so.6", libc, sizeof(libc)))
+		have_libc = !resolve_library(exe, "libc.so.6", libc, sizeof(libc));
+		if (o->malloc_mode && !have_libc)
 			return die("cannot find the libc.so.6 of %s", exe);
+		snprintf(libc_name, sizeof(libc_name), "%s", libc);
 	} else if (target_open(&t, o->pid, err, sizeof(err))) {
 		return die("%s", err);
+	} else {
+		have_libc = !target_find_library(&t, "libc.so.6", libc, sizeof(libc),
+						 libc_name, sizeof(libc_name));
 	}
-	if (probes_plan(&plan, &t, o->malloc_mode ? libc : NULL)) {
+	if (probes_plan(&plan, &t, have_libc ? libc : NULL, libc_name, o->malloc_mode)) {
 		die("%s exports none of the allocator entry points", t.path);
 		goto out_target;
 	}
@@ -394,6 +401,13 @@ static int run(struct options *o)
 	tgid = t.pid;
 	pi.runtime_addr = t.runtime_addr;	/* 0 until mapped (launch mode) */
 	pi.runtime_vaddr = t.runtime_vaddr;
+	{
+		uint64_t lo, hi;
+
+		elf_file_load_range(t.elf, &lo, &hi);
+		pi.text_lo = lo;
+		pi.text_hi = hi;
+	}
 	pi.pycode_type = t.pycode_type;
 	pi.off = t.pv->bpf;
 	if (bpf_map__update_elem(skel->maps.procs, &tgid, sizeof(tgid), &pi, sizeof(pi), 0)) {

@@ -12,6 +12,13 @@
  *    allocations; tp_alloc/tp_free (PyType_GenericAlloc, PyObject_GC_Del)
  *    are called through type slots and so survive: instances of Python
  *    classes are seen through them;
+ *  - with symbols for pymalloc's own functions (.symtab, or a debug file
+ *    found by build-id or .gnu_debuglink), the out-of-line copies of
+ *    _PyObject_Malloc/Calloc/Realloc/Free that LTO left: calls that were
+ *    not inlined (str, bytearray, ...) go there;
+ *  - libc's malloc/calloc/realloc/free: pymalloc hands blocks over 512
+ *    bytes to malloc, C extensions and ctypes call it directly; calls made
+ *    inside another hooked call are counted once, by the outermost;
  *  - Py_FinalizeEx, so shutdown frees do not hide what the program held.
  *
  * The cyclic GC is followed through CPython's USDT probes gc__start and
@@ -50,6 +57,14 @@ static const struct spec exported[] = {
 	{ "PyMem_RawFree", PK_FREE, HC_RAW },
 };
 
+/* pymalloc itself: static, so only in .symtab or a debug file. */
+static const struct spec internal[] = {
+	{ "_PyObject_Malloc", PK_MALLOC_CTX, HC_OBJ },
+	{ "_PyObject_Calloc", PK_CALLOC_CTX, HC_OBJ },
+	{ "_PyObject_Realloc", PK_REALLOC_CTX, HC_OBJ },
+	{ "_PyObject_Free", PK_FREE_CTX, HC_OBJ },
+};
+
 static const struct spec slots[] = {
 	{ "PyType_GenericAlloc", PK_SLOT_ALLOC, HC_SLOT },
 	{ "PyObject_GC_Del", PK_GC_DEL, HC_OBJ },
@@ -58,17 +73,20 @@ static const struct spec slots[] = {
 bool hook_is_alloc(const struct hook *h)
 {
 	return h->kind == PK_MALLOC || h->kind == PK_CALLOC ||
-	       h->kind == PK_REALLOC || h->kind == PK_SLOT_ALLOC;
+	       h->kind == PK_REALLOC || h->kind == PK_SLOT_ALLOC ||
+	       h->kind == PK_MALLOC_CTX || h->kind == PK_CALLOC_CTX ||
+	       h->kind == PK_REALLOC_CTX;
 }
 
 const char *hook_kind_name(const struct hook *h)
 {
 	switch (h->kind) {
 	case PK_MALLOC: case PK_CALLOC: case PK_SLOT_ALLOC:
+	case PK_MALLOC_CTX: case PK_CALLOC_CTX:
 		return "alloc";
-	case PK_REALLOC:
+	case PK_REALLOC: case PK_REALLOC_CTX:
 		return "realloc";
-	case PK_FREE: case PK_GC_DEL:
+	case PK_FREE: case PK_GC_DEL: case PK_FREE_CTX:
 		return "free";
 	case PK_FINALIZE:
 		return "shutdown";
@@ -123,23 +141,52 @@ bool code_calls(const struct elf_file *ef, uint64_t addr, uint64_t len,
 	return false;
 }
 
-static void add(struct probe_plan *pl, const struct target *t, const struct spec *s,
-		const char *why)
+/*
+ * The symbol of a function: its name, or a copy GCC's LTO renamed
+ * (".lto_priv.N": same code and calling convention). ".isra"/".constprop"
+ * copies take other arguments and ".cold" parts are not entry points, so
+ * they are never probed.
+ */
+static int find_function(const struct elf_file *ef, const char *func, char *sym,
+			 size_t len, uint64_t *value)
 {
-	uint64_t value, size, off;
+	snprintf(sym, len, "%s", func);
+	if (!elf_file_symbol(ef, sym, value, NULL))
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		snprintf(sym, len, "%s.lto_priv.%d", func, i);
+		if (!elf_file_symbol(ef, sym, value, NULL))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+static struct hook *add_from(struct probe_plan *pl, const struct elf_file *ef,
+			     const struct spec *s, const char *why)
+{
+	uint64_t value, off;
+	char sym[64];
 	struct hook *h;
 
-	if (pl->n >= MAX_HOOKS || elf_file_symbol(t->elf, s->func, &value, &size) ||
-	    elf_file_vaddr_to_offset(t->elf, value, &off))
-		return;
+	if (pl->n >= MAX_HOOKS || find_function(ef, s->func, sym, sizeof(sym), &value) ||
+	    elf_file_vaddr_to_offset(ef, value, &off))
+		return NULL;
 	h = &pl->hooks[pl->n++];
 	memset(h, 0, sizeof(*h));
 	h->func = s->func;
+	snprintf(h->symbol, sizeof(h->symbol), "%s", sym);
 	h->kind = s->kind;
 	h->klass = s->klass;
 	h->why = why;
 	h->file_offset = off;
 	h->vaddr = value;
+	return h;
+}
+
+static struct hook *add(struct probe_plan *pl, const struct target *t, const struct spec *s,
+			const char *why)
+{
+	return add_from(pl, t->elf, s, why);
 }
 
 const char *gc_source_name(enum gc_source g)
@@ -182,8 +229,12 @@ static const struct spec libc_funcs[] = {
 	{ "free", PK_FREE, HC_RAW },
 };
 
-/* libc's malloc family, for PYTHONMALLOC=malloc (launch mode --malloc). */
-static int plan_libc(struct probe_plan *pl, const char *libc_path)
+/*
+ * libc's malloc family. With PYTHONMALLOC=malloc every allocation comes
+ * here; otherwise blocks over 512 bytes, C extensions and ctypes do.
+ */
+static int plan_libc(struct probe_plan *pl, const char *libc_path, const char *libc_name,
+		     bool malloc_mode)
 {
 	char err[256];
 	struct elf_file *ef = elf_file_open(libc_path, err, sizeof(err));
@@ -191,37 +242,38 @@ static int plan_libc(struct probe_plan *pl, const char *libc_path)
 	if (!ef)
 		return -ENOENT;
 	snprintf(pl->libc_path, sizeof(pl->libc_path), "%s", libc_path);
-	pl->libc_malloc = true;
+	snprintf(pl->libc_name, sizeof(pl->libc_name), "%s", libc_name);
 	for (size_t i = 0; i < sizeof(libc_funcs) / sizeof(libc_funcs[0]); i++) {
-		uint64_t value, off;
-		struct hook *h;
+		struct hook *h = add_from(pl, ef, &libc_funcs[i], malloc_mode ?
+			"libc allocator: PYTHONMALLOC=malloc sends every allocation here" :
+			"libc allocator: blocks > 512 bytes, C extensions, ctypes");
 
-		if (elf_file_symbol(ef, libc_funcs[i].func, &value, NULL) ||
-		    elf_file_vaddr_to_offset(ef, value, &off))
+		if (!h)
 			continue;
-		h = &pl->hooks[pl->n++];
-		memset(h, 0, sizeof(*h));
-		h->func = libc_funcs[i].func;
 		h->path = pl->libc_path;
-		h->kind = libc_funcs[i].kind;
-		h->klass = libc_funcs[i].klass;
-		h->why = "libc allocator: PYTHONMALLOC=malloc sends every allocation here";
-		h->file_offset = off;
-		/* vaddr stays 0: not in the interpreter, no use for its bias */
+		h->vaddr = 0;	/* not in the interpreter: no use for its bias */
+		pl->libc_hooked = true;
 	}
 	elf_file_close(ef);
 	return 0;
 }
 
-int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_path)
+int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_path,
+		const char *libc_name, bool malloc_mode)
 {
 	static const struct spec fin = { "Py_FinalizeEx", PK_FINALIZE, HC_OBJ };
 	uint64_t ga, ga_size, pm;
 
 	memset(pl, 0, sizeof(*pl));
-	if (libc_path) {
-		if (plan_libc(pl, libc_path))
+	if (elf_file_debug_path(t->elf))
+		snprintf(pl->symbols_from, sizeof(pl->symbols_from), "%s",
+			 elf_file_debug_path(t->elf));
+	else if (elf_file_has_symtab(t->elf))
+		snprintf(pl->symbols_from, sizeof(pl->symbols_from), ".symtab of %.4000s", t->path);
+	if (malloc_mode) {
+		if (!libc_path || plan_libc(pl, libc_path, libc_name, true))
 			return -ENOENT;
+		pl->libc_malloc = true;
 		add(pl, t, &fin, "freeze the books at interpreter shutdown");
 		plan_gc(pl, t);
 		return pl->n ? 0 : -ENOENT;
@@ -237,9 +289,16 @@ int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_
 	for (size_t i = 0; i < sizeof(exported) / sizeof(exported[0]); i++)
 		add(pl, t, &exported[i], pl->allocator_inlined ?
 		    "exported entry point (C extensions)" : "exported entry point");
-	if (pl->allocator_inlined)
+	if (pl->allocator_inlined) {
 		for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++)
 			add(pl, t, &slots[i], "type slot, survives inlining");
+		/* only where LTO inlined them: otherwise every call is nested */
+		for (size_t i = 0; i < sizeof(internal) / sizeof(internal[0]); i++)
+			if (add(pl, t, &internal[i], "pymalloc, out-of-line copy (from symbols)"))
+				pl->internal_hooked = true;
+	}
+	if (libc_path)
+		plan_libc(pl, libc_path, libc_name, false);
 	add(pl, t, &fin, "freeze the books at interpreter shutdown");
 	plan_gc(pl, t);
 	return pl->n ? 0 : -ENOENT;
@@ -255,6 +314,10 @@ static struct bpf_program *entry_prog(struct pyleak_bpf *skel, enum prog_kind k)
 	case PK_SLOT_ALLOC: return skel->progs.slot_alloc_enter;
 	case PK_GC_DEL: return skel->progs.gc_del_enter;
 	case PK_FINALIZE: return skel->progs.finalize_enter;
+	case PK_MALLOC_CTX: return skel->progs.malloc_ctx_enter;
+	case PK_CALLOC_CTX: return skel->progs.calloc_ctx_enter;
+	case PK_REALLOC_CTX: return skel->progs.realloc_ctx_enter;
+	case PK_FREE_CTX: return skel->progs.free_ctx_enter;
 	}
 	return NULL;
 }
@@ -269,22 +332,27 @@ int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 
 		const char *path = h->path ? h->path : t->host_path;
 
-		h->entry = bpf_program__attach_uprobe_opts(entry_prog(skel, h->kind), t->pid,
-							   path, h->file_offset, &o);
-		if (!h->entry) {
-			snprintf(err, errlen, "cannot attach uprobe to %s in %s: %s", h->func,
-				 h->path ? h->path : t->path, strerror(errno));
-			return -1;
-		}
+		/*
+		 * The return probe first: an entry seen before its return probe
+		 * existed would stay pending and look like an outer call.
+		 */
 		if (hook_is_alloc(h)) {
 			o.retprobe = true;
 			h->ret = bpf_program__attach_uprobe_opts(skel->progs.alloc_return, t->pid,
 								 path, h->file_offset, &o);
 			if (!h->ret) {
 				snprintf(err, errlen, "cannot attach uretprobe to %s in %s: %s",
-					 h->func, path, strerror(errno));
+					 h->symbol, h->path ? h->path : t->path, strerror(errno));
 				return -1;
 			}
+			o.retprobe = false;
+		}
+		h->entry = bpf_program__attach_uprobe_opts(entry_prog(skel, h->kind), t->pid,
+							   path, h->file_offset, &o);
+		if (!h->entry) {
+			snprintf(err, errlen, "cannot attach uprobe to %s in %s: %s", h->symbol,
+				 h->path ? h->path : t->path, strerror(errno));
+			return -1;
 		}
 		h->attached = true;
 	}
@@ -343,8 +411,11 @@ void probes_explain(const struct probe_plan *pl, const struct target *t, FILE *o
 			t->debug_build ? " debug build" : "");
 	fprintf(out, "interpreter: %s (%s, %s%s%s)\n", t->path,
 		t->shared_lib ? "shared libpython" : "executable",
+		elf_file_debug_path(t->elf) ? "stripped" :
 		elf_file_has_symtab(t->elf) ? ".symtab" : "stripped",
 		*bid ? ", build-id " : "", bid);
+	fprintf(out, "symbols: %s\n", pl->symbols_from[0] ? pl->symbols_from :
+		"exported only (no .symtab, no debug file by build-id or .gnu_debuglink)");
 	if (pl->libc_malloc)
 		fprintf(out, "allocator: PYTHONMALLOC=malloc, every allocation goes through %s\n",
 			pl->libc_path);
@@ -352,20 +423,29 @@ void probes_explain(const struct probe_plan *pl, const struct target *t, FILE *o
 		fprintf(out, "allocator: pymalloc %s (%s)\n",
 			pl->allocator_inlined ? "inlined into its callers" : "called through its entry points",
 			pl->inline_evidence[0] ? pl->inline_evidence : "no evidence either way");
-	fprintf(out, "hooks (each call of a hooked function is a trap into the kernel):\n");
+	fprintf(out, "hooks (each call of a hooked function is a trap into the kernel):\n"
+		"  %-28s %-8s %-16s %-8s %-10s %s\n", "symbol", "does", "probes", "in",
+		"offset", "why");
 	for (int i = 0; i < pl->n; i++) {
 		const struct hook *h = &pl->hooks[i];
 
-		fprintf(out, "  %-20s %-9s %-17s file offset 0x%-8" PRIx64 " %s\n", h->func,
+		fprintf(out, "  %-28s %-8s %-16s %-8s 0x%-8" PRIx64 " %s\n", h->symbol,
 			hook_kind_name(h), hook_is_alloc(h) ? "uprobe+uretprobe" : "uprobe",
-			h->file_offset, h->why);
+			h->path ? "libc" : "python", h->file_offset, h->why);
 	}
+	if (pl->libc_hooked)
+		fprintf(out, "libc: %s\n", pl->libc_name);
+	else if (!pl->libc_malloc)
+		fprintf(out, "libc: not found in the target: blocks over 512 bytes, C extensions' "
+			"malloc and ctypes are not seen\n");
 	if (!pl->libc_malloc && !pl->allocator_inlined)
 		fprintf(out, "not hooked: PyType_GenericAlloc, PyObject_GC_Del (they call the "
 			"exported allocator, which is hooked: hooking them too would double the traps)\n");
 	if (!pl->libc_malloc && pl->allocator_inlined)
-		fprintf(out, "not seen on this build: objects the interpreter's C code allocates "
-			"with inlined pymalloc (dicts, lists, str, bytes, ...); launch with --malloc "
-			"to see them\n");
+		fprintf(out, "not seen on this build: small objects the interpreter's C code "
+			"allocates with inlined pymalloc (%s); launch with --malloc to see them\n",
+			pl->internal_hooked ? "dicts, lists, tuples, ints, floats, small bytes; "
+			"str and bytearray go through the out-of-line copy" :
+			"dicts, lists, tuples, str, ints, floats, small bytes");
 	fprintf(out, "GC: %s\n", pl->gc_why);
 }

@@ -15,10 +15,13 @@ struct bpf_link;
 enum prog_kind {
 	PK_MALLOC, PK_CALLOC, PK_REALLOC, PK_FREE, PK_SLOT_ALLOC, PK_GC_DEL,
 	PK_FINALIZE,
+	/* pymalloc's internal functions: (ctx, ...) */
+	PK_MALLOC_CTX, PK_CALLOC_CTX, PK_REALLOC_CTX, PK_FREE_CTX,
 };
 
 struct hook {
 	const char *func;
+	char symbol[64];		/* the symbol probed, e.g. "_PyObject_Malloc.lto_priv.0" */
 	const char *path;		/* file to probe; NULL: the interpreter */
 	enum prog_kind kind;
 	enum hook_class klass;
@@ -47,17 +50,25 @@ struct probe_plan {
 	 * only calls from other objects */
 	bool allocator_inlined;
 	char inline_evidence[160];
-	/* launch mode with PYTHONMALLOC=malloc: libc's allocator is the hook */
+	/* launch mode with PYTHONMALLOC=malloc: every allocation goes to libc */
 	bool libc_malloc;
-	char libc_path[PATH_MAX];
+	/* libc's malloc family is hooked (big blocks, C extensions, ctypes) */
+	bool libc_hooked;
+	char libc_path[PATH_MAX];	/* the file probed */
+	char libc_name[PATH_MAX];	/* as the target names it */
+	/* pymalloc's own functions hooked from symbols (.symtab or debug file) */
+	bool internal_hooked;
+	char symbols_from[PATH_MAX];	/* where the symbols came from */
 };
 
 /*
- * Decide the hooks for this target's interpreter. libc_path non-NULL: the
- * target runs with PYTHONMALLOC=malloc, so hook libc's malloc family there
+ * Decide the hooks for this target's interpreter. libc_path (may be NULL):
+ * the libc to hook, libc_name the target's name for it; malloc_mode: the
+ * target runs with PYTHONMALLOC=malloc, so libc's malloc family is hooked
  * instead of CPython's allocator entry points.
  */
-int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_path);
+int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_path,
+		const char *libc_name, bool malloc_mode);
 /* Attach the plan; a one-line reason in err on failure. */
 int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 		  const struct target *t, char *err, size_t errlen);

@@ -87,7 +87,10 @@ size_t folded_frames(const struct sym_stack *ss, bool full_path, char *buf, size
 	if (!ss->nframes) {
 		const char *what = ss->flags & STACK_NO_TSTATE ? "[no Python thread state]" :
 				   ss->flags & STACK_READ_ERR ? "[unknown]" : "[no Python frames]";
-		return snprintf(buf, len, "%s", what);
+
+		o = snprintf(buf, len, "%s%s%s", what, ss->native ? ";" : "",
+			     ss->native ? ss->native : "");
+		return o < len ? o : len - 1;
 	}
 	if (ss->flags & STACK_TRUNCATED)
 		o += snprintf(buf + o, len - o, "[truncated];");
@@ -95,6 +98,9 @@ size_t folded_frames(const struct sym_stack *ss, bool full_path, char *buf, size
 		frame_format(&ss->frames[i], full_path, f, sizeof(f));
 		o += snprintf(buf + o, len - o, "%s%s", f, i ? ";" : "");
 	}
+	/* the native caller is the leaf: the frame that called the allocator */
+	if (ss->native && o < len)
+		o += snprintf(buf + o, len - o, ";%s", ss->native);
 	return o < len ? o : len - 1;
 }
 
@@ -482,6 +488,8 @@ static void write_frames(const struct site *si, const struct report_opts *o, FIL
 		fprintf(out, "    %s\n", si->key);
 		return;
 	}
+	if (si->ss->native)
+		fprintf(out, "    %s (native caller)\n", si->ss->native);
 	for (int j = 0; j < si->ss->nframes; j++)
 		fprintf(out, "    %s\n", frame_format(&si->ss->frames[j], o->full_path, f, sizeof(f)));
 	if (si->ss->flags & STACK_TRUNCATED)
@@ -529,7 +537,9 @@ static const char *counter_names[CNT__MAX] = {
 	[CNT_TRUNCATED] = "stacks truncated at 127 frames",
 	[CNT_REUSED] = "blocks whose free was not seen (address reused)",
 	[CNT_NESTED_SKIPPED] = "inner allocator calls counted once, at the outer hook",
-	[CNT_FREE_UNKNOWN] = "frees of blocks not tracked (allocated before tracing or unseen)",
+	[CNT_NESTED_REPLACED] = "inner records taken back when the outer call returned the block",
+	[CNT_FREE_UNKNOWN] = "frees of blocks not tracked (allocated before tracing, unseen,\n"
+			     "                  or already dropped by an outer free hook)",
 	[CNT_FINAL_IGNORED] = "events ignored during interpreter shutdown",
 	[CNT_UNMATCHED] = "allocator calls seen only half (probe attached mid-call)",
 	[CNT_NEW_STACK_LOST] = "new-stack notices dropped (symbolized at report time)",
@@ -600,7 +610,7 @@ static void write_text(struct session *s, const struct report_opts *o,
 
 	fprintf(out, "\nHooks (events while tracing):\n");
 	for (int i = 0; i < pl->n; i++)
-		fprintf(out, "  %-20s %-8s %14s  %s\n", pl->hooks[i].func,
+		fprintf(out, "  %-28s %-8s %14s  %s\n", pl->hooks[i].symbol,
 			hook_kind_name(&pl->hooks[i]),
 			thousands(snap->counters[i], b1, sizeof(b1)), pl->hooks[i].why);
 	fprintf(out, "Counters:\n");

@@ -21,6 +21,7 @@ void symbolizer_init(struct symbolizer *s, const struct target *t)
 {
 	memset(s, 0, sizeof(*s));
 	s->t = t;
+	native_init(&s->native, t->pid);
 }
 
 static void free_code(struct code_info *c)
@@ -42,12 +43,14 @@ void symbolizer_free(struct symbolizer *s)
 		struct sym_stack *st = s->stacks.vals[i];
 
 		if (s->stacks.keys[i]) {
+			free(st->native);
 			free(st->frames);
 			free(st);
 		}
 	}
 	u64map_free(&s->codes);
 	u64map_free(&s->stacks);
+	native_free(&s->native);
 }
 
 static void put_utf8(char *out, size_t *n, uint32_t c)
@@ -326,7 +329,15 @@ const struct sym_stack *symbolize_stack(struct symbolizer *s, uint64_t id,
 			ss->frames[i].line = frame_line(s->t->pv, c, st->instr[i]);
 	}
 	ss->nframes = n;
+	if (st->native_ip) {
+		char nb[512];
+
+		if (!s->native.pid)
+			s->native.pid = s->t->pid;	/* launch mode: known only now */
+		ss->native = strdup(native_symbolize(&s->native, st->native_ip, nb, sizeof(nb)));
+	}
 	if (u64map_put(&s->stacks, id, ss)) {
+		free(ss->native);
 		free(ss->frames);
 		free(ss);
 		return NULL;

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "native.h"
 #include "u64map.h"
 
 struct target;
@@ -33,6 +34,7 @@ struct sym_stack {
 	uint64_t id;
 	uint16_t nframes, flags;
 	struct sym_frame *frames;	/* innermost first */
+	char *native;			/* native caller ("lib.so!symbol"), below frames[0] */
 };
 
 struct symbolizer {
@@ -43,6 +45,7 @@ struct symbolizer {
 	uint64_t code_reused;		/* code object addresses seen reused */
 	uint64_t epoch;			/* bumped per batch of new stacks */
 	uint64_t code_reads_failed;
+	struct native_syms native;	/* native leaf frames */
 };
 
 void symbolizer_init(struct symbolizer *s, const struct target *t);

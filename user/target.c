@@ -370,3 +370,36 @@ bool target_refresh(struct target *t)
 	}
 	return t->bias_known;
 }
+
+int target_find_library(const struct target *t, const char *soname, char *host,
+			size_t hostlen, char *path, size_t pathlen)
+{
+	char fn[64], line[PATH_MAX + 128];
+	struct map_entry e;
+	FILE *f;
+	int ret = -ENOENT;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", t->pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return -errno;
+	while (ret && fgets(line, sizeof(line), f)) {
+		char *del;
+
+		if (maps_parse_line(line, &e) || e.path[0] != '/' || e.offset)
+			continue;
+		del = strstr(e.path, " (deleted)");
+		if (del)
+			*del = 0;
+		if (strcmp(base_name(e.path), soname))
+			continue;
+		snprintf(path, pathlen, "%s", e.path);
+		snprintf(host, hostlen, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, t->pid,
+			 e.start, e.end);
+		if (access(host, R_OK))
+			snprintf(host, hostlen, "/proc/%d/root%.4000s", t->pid, e.path);
+		ret = 0;
+	}
+	fclose(f);
+	return ret;
+}

@@ -56,6 +56,13 @@ int target_open_exec(struct target *t, const char *exe, char *err, size_t errlen
 bool target_refresh(struct target *t);
 /* Path of a DT_NEEDED library of exe, resolved as the dynamic loader would. */
 int resolve_library(const char *exe, const char *name, char *out, size_t len);
+/*
+ * A library mapped in the target by its file name ("libc.so.6"): host is a
+ * path we can open and probe (through /proc/PID/map_files or root), path
+ * the target's name for it. 0 if found.
+ */
+int target_find_library(const struct target *t, const char *soname, char *host,
+			size_t hostlen, char *path, size_t pathlen);
 void target_close(struct target *t);
 bool target_alive(const struct target *t);
 

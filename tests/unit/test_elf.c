@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include "elffile.h"
 #include "probes.h"
 #include "target.h"
@@ -239,7 +240,8 @@ TEST(elf_python311_symbols)
 		return;
 	CHECK(elf_file_is_exec(ef));
 	CHECK_EQ_INT(file_e_type(PY311), ET_EXEC);
-	CHECK(!elf_file_has_symtab(ef));
+	/* stripped: symbols only from a debug file (python3.11-dbg ships one) */
+	CHECK(elf_file_has_symtab(ef) == (elf_file_debug_path(ef) != NULL));
 	CHECK(elf_file_base_vaddr(ef) != 0);	/* non-PIE: linked at a fixed address */
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		uint64_t off;
@@ -464,5 +466,97 @@ TEST(code_calls_self)
 	/* the callee itself calls nothing */
 	CHECK(!code_calls(ef, m, ms, "unit_elf_caller1", c1, 2));
 	CHECK(!code_calls(ef, c1, 4, "unit_elf_marker_function", m, 2));	/* < one call */
+	elf_file_close(ef);
+}
+
+/*
+ * A stripped object whose symbols are in a separate debug file, found by
+ * .gnu_debuglink next to it or in its .debug directory; and the address to
+ * symbol lookup that native leaf frames use.
+ */
+static int sh(const char *cmd)
+{
+	int st = system(cmd);
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(elf_debuglink_and_addr_symbol)
+{
+	char dir[] = "/tmp/pyleak-dbg-XXXXXX", cmd[1024], err[256], so[300], dbg[300];
+	struct elf_file *ef;
+	uint64_t v1, v2, off, vaddr;
+	const char *name;
+
+	if (!mkdtemp(dir)) {
+		unit_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	snprintf(so, sizeof(so), "%s/libt.so", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && printf 'static int __attribute__((noinline)) hidden_fn(int x)"
+		 "{return x*3+1;}\nint exported_fn(int x){return hidden_fn(x)+2;}\n' > t.c && "
+		 "cc -O1 -g -shared -fPIC -o libt.so t.c && "
+		 "objcopy --only-keep-debug libt.so libt.so.debug && strip libt.so && "
+		 "objcopy --add-gnu-debuglink=libt.so.debug libt.so", dir);
+	CHECKF(sh(cmd) == 0, "building %s failed", so);
+	/* next to the file */
+	ef = elf_file_open(so, err, sizeof(err));
+	CHECKF(ef != NULL, "%s", err);
+	if (!ef)
+		return;
+	CHECK(elf_file_debug_path(ef) != NULL);
+	CHECK(elf_file_has_symtab(ef));
+	CHECK(!elf_file_symbol(ef, "hidden_fn", &v1, NULL));
+	CHECK(!elf_file_symbol(ef, "exported_fn", &v2, NULL));
+	name = elf_file_addr_symbol(ef, v1 + 1, &off);
+	CHECK_STR(name ? name : "(null)", "hidden_fn");
+	CHECK_EQ_INT(off, 1);
+	name = elf_file_addr_symbol(ef, v2, &off);
+	CHECK_STR(name ? name : "(null)", "exported_fn");
+	CHECK_EQ_INT(off, 0);
+	CHECK(elf_file_addr_symbol(ef, 0x10, NULL) == NULL);
+	CHECK(!elf_file_vaddr_to_offset(ef, v2, &off) && !elf_file_offset_to_vaddr(ef, off, &vaddr));
+	CHECK_EQ_INT(vaddr, v2);
+	elf_file_close(ef);
+	/* in .debug/ beside it */
+	snprintf(dbg, sizeof(dbg), "mkdir %s/.debug && mv %s/libt.so.debug %s/.debug/", dir, dir, dir);
+	CHECK(sh(dbg) == 0);
+	ef = elf_file_open(so, err, sizeof(err));
+	CHECK(ef && elf_file_debug_path(ef) && strstr(elf_file_debug_path(ef), "/.debug/"));
+	CHECK(ef && !elf_file_symbol(ef, "hidden_fn", &v1, NULL));
+	elf_file_close(ef);
+	/* gone: exported symbols only */
+	snprintf(dbg, sizeof(dbg), "rm -rf %s/.debug", dir);
+	CHECK(sh(dbg) == 0);
+	ef = elf_file_open(so, err, sizeof(err));
+	CHECK(ef && !elf_file_debug_path(ef) && !elf_file_has_symtab(ef));
+	CHECK(ef && elf_file_symbol(ef, "hidden_fn", &v1, NULL) == -ENOENT);
+	CHECK(ef && !elf_file_symbol(ef, "exported_fn", &v1, NULL));
+	elf_file_close(ef);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	sh(cmd);
+}
+
+/* Debian's python3.11-dbg ships the debug file of the stripped python3.11. */
+TEST(elf_python311_debug_file_by_build_id)
+{
+	char err[256], want[128];
+	struct elf_file *ef;
+	uint64_t v;
+
+	ef = elf_file_open(PY311, err, sizeof(err));
+	if (!ef)
+		return unit_note("%s absent: skipped", PY311);
+	snprintf(want, sizeof(want), "/usr/lib/debug/.build-id/%.2s/%s.debug",
+		 elf_file_build_id(ef), elf_file_build_id(ef) + 2);
+	if (!exists(want)) {
+		unit_note("no %s (python3.11-dbg not installed): skipped", want);
+		elf_file_close(ef);
+		return;
+	}
+	CHECK_STR(elf_file_debug_path(ef) ? elf_file_debug_path(ef) : "(null)", want);
+	CHECK(!elf_file_symbol(ef, "_PyObject_Malloc.lto_priv.0", &v, NULL));
+	CHECK(!elf_file_symbol(ef, "PyObject_Malloc", &v, NULL));
 	elf_file_close(ef);
 }

@@ -31,10 +31,11 @@ LIB_OBJ  := $(filter-out $(OUT)/main.o,$(USER_OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(OUT)/unit_tests
 
-# Debian packages the build, tests and demo need.
+# Debian packages the build, tests and demo need (golang-go: the tests read
+# the pprof output with go tool pprof, as users and backends would).
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	    make gcc binutils util-linux python3 python3-pytest python3.11 python3.11-dbg \
-	    python3-werkzeug
+	    python3-werkzeug golang-go
 DEPS_STAMP := $(OUT)/.deps
 
 .PHONY: all deps test unit integration demo floor clean

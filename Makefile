@@ -34,7 +34,7 @@ UNIT_BIN := $(OUT)/unit_tests
 # Debian packages the build, tests and demo need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	    make gcc binutils util-linux python3 python3-pytest python3.11 python3.11-dbg \
-	    python3-werkzeug
+	    python3-werkzeug chromium libxml2-utils
 DEPS_STAMP := $(OUT)/.deps
 
 .PHONY: all deps test unit integration demo floor clean

@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "pyleak.skel.h"
 #include "elffile.h"
+#include "heapscan.h"
 #include "probes.h"
 #include "pyversions.h"
 #include "report.h"
@@ -79,6 +81,15 @@ static void usage(FILE *f)
 "  interval [count]      report every interval seconds, count times\n"
 "  -t, --top N           sites in the text report (default 10)\n"
 "  -f, --folded          folded stacks (flamegraph.pl input), bytes per stack\n"
+"      --count           --folded/--svg: objects per stack instead of bytes\n"
+"      --json            one JSON document per report (sites, frames, types,\n"
+"                        coverage, hooks, counters)\n"
+"      --svg FILE        also write an interactive SVG flame graph to FILE\n"
+"      --pprof FILE      also write a gzipped pprof profile to FILE (inuse/alloc\n"
+"                        space/objects; go tool pprof, Pyroscope, Parca)\n"
+"      --suspects        rank sites by steady growth across reports (leak\n"
+"                        suspects; needs an interval, e.g. --suspects 10)\n"
+"      --no-types        do not read the type of each outstanding object\n"
 "      --gc              GC pauses per generation (count, p50/p99/max, collected)\n"
 "      --cycles          rank sites by bytes the cyclic GC freed (reference\n"
 "                        cycles); with --folded, stacks weighted by those bytes\n"
@@ -119,12 +130,18 @@ static int parse_num(const char *s, double *v, double min)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS, OPT_GC, OPT_CYCLES, OPT_MALLOC, OPT_EXPLAIN,
-	       OPT_OLDER };
+	       OPT_OLDER, OPT_COUNT, OPT_JSON, OPT_SVG, OPT_PPROF, OPT_SUSPECTS, OPT_NOTYPES };
 	static const struct option lo[] = {
 		{ "pid", required_argument, 0, 'p' },
 		{ "duration", required_argument, 0, 'd' },
 		{ "top", required_argument, 0, 't' },
 		{ "folded", no_argument, 0, 'f' },
+		{ "count", no_argument, 0, OPT_COUNT },
+		{ "json", no_argument, 0, OPT_JSON },
+		{ "svg", required_argument, 0, OPT_SVG },
+		{ "pprof", required_argument, 0, OPT_PPROF },
+		{ "suspects", no_argument, 0, OPT_SUSPECTS },
+		{ "no-types", no_argument, 0, OPT_NOTYPES },
 		{ "output", required_argument, 0, 'o' },
 		{ "full-path", no_argument, 0, OPT_FULL },
 		{ "gc", no_argument, 0, OPT_GC },
@@ -178,6 +195,24 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_FULL:
 			o->rep.full_path = true;
+			break;
+		case OPT_COUNT:
+			o->rep.count = true;
+			break;
+		case OPT_JSON:
+			o->rep.json = true;
+			break;
+		case OPT_SVG:
+			o->rep.svg_path = optarg;
+			break;
+		case OPT_PPROF:
+			o->rep.pprof_path = optarg;
+			break;
+		case OPT_SUSPECTS:
+			o->rep.suspects = true;
+			break;
+		case OPT_NOTYPES:
+			o->rep.no_types = true;
 			break;
 		case OPT_GC:
 			o->rep.gc = true;
@@ -233,6 +268,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return die("give -p PID or a command after --, not both");
 	if (!o->pid && !o->cmd)
 		return die("no target: give -p PID or -- COMMAND (see --help)");
+	if (o->rep.json && o->rep.folded)
+		return die("--json and --folded are two formats: pick one");
+	if (o->rep.suspects && o->rep.cycles)
+		return die("--suspects and --cycles rank sites differently: pick one");
 	if (o->malloc_mode && !o->cmd)
 		return die("--malloc needs launch mode (-- COMMAND): PYTHONMALLOC is read at startup");
 	return 0;
@@ -329,7 +368,8 @@ static int run(struct options *o)
 	struct proc_info pi = { 0 };
 	char err[512], libc[PATH_MAX], libc_name[PATH_MAX];
 	bool have_libc;
-	uint64_t deadline = 0, next = 0;
+	uint64_t deadline = 0, next = 0, next_status = 0;
+	bool live = false;
 	int ret = 1, tgid, gate = -1;
 	pid_t child = 0;
 
@@ -433,6 +473,16 @@ static int run(struct options *o)
 		goto out_rb;
 	}
 	s.start_ns = now_ns();
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		s.start_unix_ns = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	}
+	if (!o->cmd)
+		report_heap_baseline(&s);
+	else if (!plan.libc_malloc)
+		s.heap0 = calloc(1, sizeof(*s.heap0));	/* nothing in use before the start */
 	if (gate >= 0) {
 		if (write(gate, "g", 1) != 1) {
 			die("cannot start %s", o->cmd[0]);
@@ -452,6 +502,7 @@ static int run(struct options *o)
 		next = s.start_ns + (uint64_t)(o->interval * 1e9);
 
 	ret = 0;
+	live = isatty(STDERR_FILENO) && !verbose;
 	while (!stop) {
 		uint64_t now;
 
@@ -467,7 +518,13 @@ static int run(struct options *o)
 		}
 		if (deadline && now >= deadline)
 			break;
+		if (live && now >= next_status) {
+			report_status(&s, stderr);
+			next_status = now + 1000000000ULL;
+		}
 		if (next && now >= next) {
+			if (live)
+				report_status_clear(stderr);
 			report_write(&s, &o->rep, "interval");
 			if (o->count && s.reports >= o->count)
 				goto done;
@@ -475,6 +532,8 @@ static int run(struct options *o)
 		}
 	}
 	ring_buffer__consume(rb);
+	if (live)
+		report_status_clear(stderr);
 	report_write(&s, &o->rep, s.target_exited ? "target exited" :
 		     stop ? "interrupted" : "duration reached");
 done:

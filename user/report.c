@@ -11,6 +11,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "elffile.h"
+#include "heapscan.h"
+#include "objtypes.h"
+#include "profile.h"
 #include "pyleak.h"
 #include "pyleak.skel.h"
 #include "probes.h"
@@ -20,6 +23,12 @@
 #include "target.h"
 
 #define KEY_MAX		(MAX_FRAMES * 300)
+#define SITE_TYPES	3		/* dominant types shown per site */
+
+struct type_count {
+	uint32_t type;			/* objtypes index */
+	uint64_t count, bytes;
+};
 
 struct site {
 	char *key;			/* folded frames, root first */
@@ -28,6 +37,14 @@ struct site {
 	uint64_t total_bytes, total_count;
 	uint64_t gc_bytes, gc_count;
 	uint64_t oldest_ns;		/* 0: none outstanding */
+	/* growth, from the session's history of this site */
+	bool seen_before;
+	int64_t d_prev, d_first;	/* change since the previous / first report */
+	struct suspect sus;
+	/* object types of its outstanding blocks */
+	struct type_count types[SITE_TYPES];
+	int ntypes;
+	uint64_t typed;			/* blocks classified */
 };
 
 uint64_t now_ns(void)
@@ -180,6 +197,13 @@ void report_free(struct session *s)
 {
 	for (int i = 0; i < GC_GENERATIONS; i++)
 		free(s->gc[i].pauses);
+	for (size_t i = 0; i < s->hist.cap; i++)
+		if (s->hist.keys[i])
+			free(s->hist.vals[i]);
+	u64map_free(&s->hist);
+	objtypes_free(s->types);
+	free(s->type_prev);
+	free(s->heap0);
 }
 
 uint64_t percentile(const uint64_t *sorted, size_t n, double p)
@@ -220,11 +244,32 @@ static int cmp_bytes(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+/* What the hooks saw of the memory retained while tracing (see coverage()). */
+struct coverage {
+	bool heap_known;		/* the pymalloc heap could be read */
+	int64_t heap_growth;		/* pymalloc bytes in use: now - at start */
+	uint64_t small_tracked;		/* outstanding pymalloc blocks we track, by size class */
+	uint64_t large_tracked;		/* outstanding blocks outside pymalloc we track */
+	uint64_t heap_now;
+};
+
+/* Whole-process table of outstanding objects by type. */
+struct type_row {
+	uint32_t type;
+	uint64_t count, bytes;
+	int64_t growth;			/* count change since the previous report */
+};
+
 struct snapshot {
 	struct site *sites;
 	size_t n;
 	struct u64map by_id;		/* stack id -> site index + 1 */
 	uint64_t counters[COUNTERS_LEN];
+	struct coverage cov;
+	struct type_row *types;		/* by count, descending */
+	size_t ntypes;
+	uint64_t typed, not_objects, unreadable;
+	bool types_read;
 };
 
 static void read_counters(struct session *s, uint64_t *out)
@@ -242,6 +287,371 @@ static void read_counters(struct session *s, uint64_t *out)
 	free(v);
 }
 
+/* One outstanding block, as the type and coverage readings need it. */
+struct block {
+	uint64_t addr, size;
+	uint32_t site;			/* index into snap->sites */
+	uint32_t type;
+	bool is_object;			/* addr is a PyObject * (tp_alloc) */
+	bool pymalloc;			/* a pymalloc block (<= 512 bytes, not libc) */
+};
+
+struct blocks {
+	struct block *b;
+	size_t n, cap;
+};
+
+static int blocks_add(struct blocks *bl, const struct block *b)
+{
+	if (bl->n == bl->cap) {
+		size_t cap = bl->cap ? bl->cap * 2 : 65536;
+		struct block *nb = realloc(bl->b, cap * sizeof(*nb));
+
+		if (!nb)
+			return -ENOMEM;
+		bl->b = nb;
+		bl->cap = cap;
+	}
+	bl->b[bl->n++] = *b;
+	return 0;
+}
+
+/*
+ * pymalloc serves requests up to 512 bytes from size classes of 16 bytes;
+ * a debug build's hooks add 3 words around each block first.
+ */
+static uint64_t pymalloc_class(uint64_t size, bool debug)
+{
+	if (debug)
+		size += 24;
+	if (!size)
+		size = 1;
+	return size > 512 ? 0 : (size + 15) & ~15ULL;
+}
+
+static bool hook_in_libc(const struct session *s, uint32_t hook)
+{
+	return hook < (uint32_t)s->plan->n && s->plan->hooks[hook].path;
+}
+
+/* Sites' oldest blocks; --older recounts; blocks kept for types/coverage. */
+static void scan_blocks(struct session *s, const struct report_opts *o,
+			struct snapshot *snap, struct blocks *bl)
+{
+	uint64_t cutoff = now_ns() - o->older_ns;
+	int afd = bpf_map__fd(s->skel->maps.allocs);
+	enum { BATCH = 4096 };
+	struct alloc_key *keys = calloc(BATCH, sizeof(*keys));
+	struct alloc_info *vals = calloc(BATCH, sizeof(*vals));
+	struct alloc_key in, out;
+	void *pin = NULL;
+	int err = 0;
+
+	if (o->older_ns)
+		for (size_t i = 0; i < snap->n; i++)
+			snap->sites[i].out_bytes = snap->sites[i].out_count = 0;
+	while (keys && vals && !err) {
+		__u32 cnt = BATCH;
+		LIBBPF_OPTS(bpf_map_batch_opts, bo);
+
+		err = bpf_map_lookup_batch(afd, pin, &out, keys, vals, &cnt, &bo);
+		if (err && errno != ENOENT)
+			break;
+		for (__u32 i = 0; i < cnt; i++) {
+			uintptr_t idx = (uintptr_t)u64map_get(&snap->by_id, vals[i].stack_id);
+			uint32_t hook = vals[i].hook;
+			bool libc = hook_in_libc(s, hook) || s->plan->libc_malloc;
+			uint64_t cls = libc ? 0 : pymalloc_class(vals[i].size, s->t->debug_build);
+			struct site *si;
+
+			if (!idx || keys[i].tgid != (uint32_t)s->t->pid)
+				continue;
+			/* coverage counts every outstanding block, --older or not */
+			if (cls)
+				snap->cov.small_tracked += cls;
+			else
+				snap->cov.large_tracked += vals[i].size;
+			if (o->older_ns && vals[i].ts_ns > cutoff)
+				continue;
+			si = &snap->sites[idx - 1];
+			if (o->older_ns) {
+				si->out_bytes += vals[i].size;
+				si->out_count++;
+			}
+			if (!si->oldest_ns || vals[i].ts_ns < si->oldest_ns)
+				si->oldest_ns = vals[i].ts_ns;
+			if (bl) {
+				struct block b = {
+					.addr = keys[i].addr, .size = vals[i].size,
+					.site = idx - 1, .pymalloc = cls != 0,
+					.is_object = hook < (uint32_t)s->plan->n &&
+						     s->plan->hooks[hook].klass == HC_SLOT,
+				};
+
+				if (blocks_add(bl, &b)) {
+					free(bl->b);
+					memset(bl, 0, sizeof(*bl));
+					bl = NULL;
+				}
+			}
+		}
+		in = out;
+		pin = &in;
+	}
+	free(keys);
+	free(vals);
+}
+
+static int cmp_block_site_type(const void *a, const void *b)
+{
+	const struct block *x = a, *y = b;
+
+	if (x->site != y->site)
+		return x->site < y->site ? -1 : 1;
+	return x->type < y->type ? -1 : x->type > y->type;
+}
+
+static int cmp_type_count(const void *a, const void *b)
+{
+	const struct type_count *x = a, *y = b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1;
+	return x->type < y->type ? -1 : x->type > y->type;
+}
+
+static int cmp_type_row(const void *a, const void *b)
+{
+	const struct type_row *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return x->type < y->type ? -1 : x->type > y->type;
+}
+
+/* Keep the SITE_TYPES largest types of a site. */
+static void site_type_add(struct site *si, uint32_t type, uint64_t count, uint64_t bytes)
+{
+	struct type_count tc = { type, count, bytes };
+
+	si->typed += count;
+	if (si->ntypes < SITE_TYPES) {
+		si->types[si->ntypes++] = tc;
+	} else if (bytes > si->types[SITE_TYPES - 1].bytes) {
+		si->types[SITE_TYPES - 1] = tc;
+	} else {
+		return;
+	}
+	qsort(si->types, si->ntypes, sizeof(si->types[0]), cmp_type_count);
+}
+
+/*
+ * Object types of the outstanding blocks, read from the target: per site,
+ * the dominant types; for the process, a table by type with growth.
+ */
+static void read_types(struct session *s, struct snapshot *snap, struct blocks *bl)
+{
+	enum { CHUNK = 65536 };
+	struct ot_block *ob;
+	uint32_t *out, ntypes;
+	uint64_t *tc, *tb;
+
+	if (!s->types)
+		s->types = objtypes_new(s->t->pid, s->t->pv);
+	if (!s->types || !bl->n)
+		return;
+	ob = malloc(CHUNK * sizeof(*ob));
+	out = malloc(CHUNK * sizeof(*out));
+	for (size_t i = 0; ob && out && i < bl->n; i += CHUNK) {
+		size_t n = bl->n - i < CHUNK ? bl->n - i : CHUNK;
+
+		for (size_t j = 0; j < n; j++)
+			ob[j] = (struct ot_block){ bl->b[i + j].addr, bl->b[i + j].size,
+						   bl->b[i + j].is_object };
+		if (objtypes_classify(s->types, ob, n, out)) {
+			free(ob);
+			free(out);
+			return;
+		}
+		for (size_t j = 0; j < n; j++)
+			bl->b[i + j].type = out[j];
+	}
+	free(ob);
+	free(out);
+	snap->types_read = true;
+
+	/* per site and type */
+	qsort(bl->b, bl->n, sizeof(*bl->b), cmp_block_site_type);
+	ntypes = objtypes_count(s->types);
+	tc = calloc(ntypes, sizeof(*tc));
+	tb = calloc(ntypes, sizeof(*tb));
+	if (!tc || !tb)
+		goto out;
+	for (size_t i = 0; i < bl->n;) {
+		size_t j = i;
+		uint64_t bytes = 0;
+
+		while (j < bl->n && bl->b[j].site == bl->b[i].site && bl->b[j].type == bl->b[i].type)
+			bytes += bl->b[j++].size;
+		site_type_add(&snap->sites[bl->b[i].site], bl->b[i].type, j - i, bytes);
+		if (bl->b[i].type < ntypes) {
+			tc[bl->b[i].type] += j - i;
+			tb[bl->b[i].type] += bytes;
+		}
+		i = j;
+	}
+	snap->types = calloc(ntypes, sizeof(*snap->types));
+	for (uint32_t t = 0; snap->types && t < ntypes; t++) {
+		int64_t prev = t < s->ntype_prev ? (int64_t)s->type_prev[t] : 0;
+
+		if (t == OT_NOT_OBJECT)
+			snap->not_objects = tc[t];
+		else if (t == OT_UNREADABLE)
+			snap->unreadable = tc[t];
+		else
+			snap->typed += tc[t];
+		if (t < OT_FIRST_TYPE || (!tc[t] && !prev))
+			continue;
+		snap->types[snap->ntypes++] = (struct type_row){ t, tc[t], tb[t], (int64_t)tc[t] - prev };
+	}
+	if (snap->types)
+		qsort(snap->types, snap->ntypes, sizeof(*snap->types), cmp_type_row);
+	/* remember this report's counts for the next one's growth */
+	free(s->type_prev);
+	s->type_prev = tc;
+	s->ntype_prev = ntypes;
+	tc = NULL;
+out:
+	free(tc);
+	free(tb);
+}
+
+void report_heap_baseline(struct session *s)
+{
+	struct heap_usage *h;
+
+	if (s->plan->libc_malloc)
+		return;		/* PYTHONMALLOC=malloc: no pymalloc heap */
+	h = calloc(1, sizeof(*h));
+	if (h && heapscan_pymalloc(s->t->pid, h)) {
+		free(h);
+		h = NULL;
+	}
+	free(s->heap0);
+	s->heap0 = h;
+}
+
+static void read_coverage(struct session *s, struct snapshot *snap)
+{
+	struct heap_usage now;
+
+	if (!s->heap0 || heapscan_pymalloc(s->t->pid, &now))
+		return;
+	snap->cov.heap_known = true;
+	snap->cov.heap_now = now.bytes;
+	snap->cov.heap_growth = (int64_t)now.bytes - (int64_t)s->heap0->bytes;
+}
+
+static uint64_t fnv64(const char *k)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (*k)
+		h = (h ^ (unsigned char)*k++) * 0x100000001b3ULL;
+	return h | 1;	/* u64map keys are never 0 */
+}
+
+/* Growth since the previous and first reports, and the suspect score. */
+static void update_history(struct session *s, struct snapshot *snap, double t)
+{
+	for (size_t i = 0; i < snap->n; i++) {
+		struct site *si = &snap->sites[i];
+		uint64_t k = fnv64(si->key);
+		struct site_hist *h = u64map_get(&s->hist, k);
+
+		if (!h) {
+			h = calloc(1, sizeof(*h));
+			if (!h || u64map_put(&s->hist, k, h)) {
+				free(h);
+				continue;
+			}
+			h->first_report = s->reports + 1;
+			h->first_bytes = si->out_bytes;
+			/* before it was first seen it had nothing outstanding */
+			hist_push(h, 0, 0);
+		} else {
+			si->seen_before = true;
+		}
+		si->d_prev = si->out_bytes - (h->n ? h->v[h->n - 1] : 0);
+		si->d_first = si->out_bytes - h->first_bytes;
+		hist_push(h, t, si->out_bytes);
+		suspect_score(h, &si->sus);
+	}
+}
+
+void hist_push(struct site_hist *h, double t, int64_t v)
+{
+	if (h->n == HIST_MAX) {
+		memmove(h->t, h->t + 1, (HIST_MAX - 1) * sizeof(h->t[0]));
+		memmove(h->v, h->v + 1, (HIST_MAX - 1) * sizeof(h->v[0]));
+		h->n--;
+	}
+	h->t[h->n] = t;
+	h->v[h->n] = v;
+	h->n++;
+}
+
+#define SUSPECT_WINDOW	8	/* intervals looked at */
+
+void suspect_score(const struct site_hist *h, struct suspect *out)
+{
+	int first = h->n - 1 - SUSPECT_WINDOW, k, mid;
+	double st = 0, sv = 0, stt = 0, stv = 0, m, var, total, late;
+
+	memset(out, 0, sizeof(*out));
+	if (first < 0)
+		first = 0;
+	k = h->n - 1 - first;		/* intervals in the window */
+	if (k < 1)
+		return;
+	for (int i = first; i <= h->n - 1; i++) {
+		st += h->t[i];
+		sv += h->v[i];
+	}
+	m = k + 1;
+	for (int i = first; i <= h->n - 1; i++) {
+		stt += (h->t[i] - st / m) * (h->t[i] - st / m);
+		stv += (h->t[i] - st / m) * (h->v[i] - sv / m);
+	}
+	var = stt;
+	out->slope = var > 0 ? stv / var : 0;
+	out->intervals = k;
+	for (int i = first + 1; i <= h->n - 1; i++)
+		out->grew += h->v[i] > h->v[i - 1];
+	total = (double)(h->v[h->n - 1] - h->v[first]);
+	mid = first + (k + 1) / 2;
+	late = (double)(h->v[h->n - 1] - h->v[mid]);
+	out->late = total > 0 ? late / total : 0;
+	if (out->late < 0)
+		out->late = 0;
+	if (out->late > 1)
+		out->late = 1;
+	if (out->slope <= 0 || total <= 0)
+		return;
+	out->score = out->slope * ((double)out->grew / k) * out->late;
+}
+
+static int cmp_score(const void *a, const void *b)
+{
+	const struct site *x = a, *y = b;
+
+	if (x->sus.score != y->sus.score)
+		return x->sus.score < y->sus.score ? 1 : -1;
+	if (x->out_bytes != y->out_bytes)
+		return x->out_bytes < y->out_bytes ? 1 : -1;
+	return strcmp(x->key, y->key);
+}
+
 static int take_snapshot(struct session *s, const struct report_opts *o,
 			 struct snapshot *snap)
 {
@@ -250,6 +660,8 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 	size_t n = 0, cap = 0;
 	uint64_t key, next, *pk = NULL;
 	char *buf = malloc(KEY_MAX);
+	struct blocks bl = { 0 };
+	bool want_blocks = !o->no_types && !o->folded;
 
 	memset(snap, 0, sizeof(*snap));
 	if (!buf)
@@ -315,54 +727,15 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 	}
 	free(raw);
 
-	/*
-	 * Oldest outstanding block per site; with --older, the outstanding
-	 * totals are recounted from the blocks old enough.
-	 */
-	if (o->older_ns)
-		for (size_t i = 0; i < snap->n; i++)
-			snap->sites[i].out_bytes = snap->sites[i].out_count = 0;
-	{
-		uint64_t cutoff = now_ns() - o->older_ns;
-		int afd = bpf_map__fd(s->skel->maps.allocs);
-		enum { BATCH = 4096 };
-		struct alloc_key *keys = calloc(BATCH, sizeof(*keys));
-		struct alloc_info *vals = calloc(BATCH, sizeof(*vals));
-		struct alloc_key in, out;
-		void *pin = NULL;
-		int err = 0;
-
-		while (keys && vals && !err) {
-			__u32 cnt = BATCH;
-			LIBBPF_OPTS(bpf_map_batch_opts, bo);
-
-			err = bpf_map_lookup_batch(afd, pin, &out, keys, vals, &cnt, &bo);
-			if (err && errno != ENOENT)
-				break;
-			for (__u32 i = 0; i < cnt; i++) {
-				uintptr_t idx = (uintptr_t)u64map_get(&snap->by_id, vals[i].stack_id);
-				struct site *si;
-
-				if (!idx || keys[i].tgid != (uint32_t)s->t->pid)
-					continue;
-				if (o->older_ns && vals[i].ts_ns > cutoff)
-					continue;
-				si = &snap->sites[idx - 1];
-				if (o->older_ns) {
-					si->out_bytes += vals[i].size;
-					si->out_count++;
-				}
-				if (!si->oldest_ns || vals[i].ts_ns < si->oldest_ns)
-					si->oldest_ns = vals[i].ts_ns;
-			}
-			in = out;
-			pin = &in;
-		}
-		free(keys);
-		free(vals);
-	}
+	scan_blocks(s, o, snap, want_blocks ? &bl : NULL);
+	if (want_blocks)
+		read_types(s, snap, &bl);
+	free(bl.b);
+	read_coverage(s, snap);
+	update_history(s, snap, (now_ns() - s->start_ns) / 1e9);
 	if (snap->n)
-		qsort(snap->sites, snap->n, sizeof(*snap->sites), o->cycles ? cmp_gc_bytes : cmp_bytes);
+		qsort(snap->sites, snap->n, sizeof(*snap->sites),
+		      o->cycles ? cmp_gc_bytes : o->suspects ? cmp_score : cmp_bytes);
 	/* the id -> index map is stale after sorting; it is not used again */
 	read_counters(s, snap->counters);
 	return 0;
@@ -373,6 +746,7 @@ static void free_snapshot(struct snapshot *snap)
 	for (size_t i = 0; i < snap->n; i++)
 		free(snap->sites[i].key);
 	free(snap->sites);
+	free(snap->types);
 	u64map_free(&snap->by_id);
 }
 
@@ -381,7 +755,8 @@ static void write_folded(const struct snapshot *snap, const struct report_opts *
 {
 	for (size_t i = 0; i < snap->n; i++) {
 		const struct site *si = &snap->sites[i];
-		int64_t v = o->cycles ? (int64_t)si->gc_bytes : si->out_bytes;
+		int64_t v = o->cycles ? (int64_t)(o->count ? si->gc_count : si->gc_bytes) :
+			    o->count ? si->out_count : si->out_bytes;
 
 		if (v > 0)
 			fprintf(o->out, "%s %" PRId64 "\n", si->key, v);
@@ -547,6 +922,149 @@ static const char *counter_names[CNT__MAX] = {
 	[CNT_GC_UNMATCHED] = "GC ends without a start (attached mid-collection)",
 };
 
+static char *signed_bytes(int64_t v, char *buf, size_t len)
+{
+	char b[32];
+
+	snprintf(buf, len, "%s%s", v > 0 ? "+" : v < 0 ? "-" : "+",
+		 human_bytes(v < 0 ? -(double)v : (double)v, b, sizeof(b)));
+	return buf;
+}
+
+static const char *type_name(const struct session *s, uint32_t t)
+{
+	return s->types ? objtypes_name(s->types, t) : "?";
+}
+
+/* Lines under a site's header: growth, suspect score, object types. */
+static void write_site_info(const struct session *s, const struct report_opts *o,
+			    const struct site *si, FILE *out)
+{
+	char b1[32], b2[32], b3[32];
+
+	if (s->reports > 0 && si->seen_before) {
+		const struct site_hist *h = u64map_get(&s->hist, fnv64(si->key));
+
+		fprintf(out, "  growth: %s since the previous report, %s since report %d\n",
+			signed_bytes(si->d_prev, b1, sizeof(b1)),
+			signed_bytes(si->d_first, b2, sizeof(b2)), h ? h->first_report : 1);
+	} else if (s->reports > 0) {
+		fprintf(out, "  growth: new since the previous report\n");
+	}
+	if (o->suspects)
+		fprintf(out, "  suspect: score %.0f B/s (slope %s/s, grew in %d of %d intervals, "
+			"%.0f%% of it in the later half)\n", si->sus.score,
+			signed_bytes((int64_t)si->sus.slope, b3, sizeof(b3)), si->sus.grew,
+			si->sus.intervals, 100 * si->sus.late);
+	if (si->ntypes) {
+		fprintf(out, "  objects:");
+		for (int i = 0; i < si->ntypes; i++)
+			fprintf(out, "%s %s %s (%s)", i ? "," : "", type_name(s, si->types[i].type),
+				thousands(si->types[i].count, b1, sizeof(b1)),
+				human_bytes(si->types[i].bytes, b2, sizeof(b2)));
+		if (si->typed > si->types[0].count + (si->ntypes > 1 ? si->types[1].count : 0) +
+		    (si->ntypes > 2 ? si->types[2].count : 0))
+			fprintf(out, ", ...");
+		fputc('\n', out);
+	}
+}
+
+#define TYPE_ROWS	15
+
+static void write_type_table(const struct session *s, const struct snapshot *snap, FILE *out)
+{
+	char b1[32], b2[32], b3[32];
+
+	if (!snap->types_read)
+		return;
+	fprintf(out, "\nOutstanding objects by type (blocks allocated while tracing, "
+		"types read from the target now):\n");
+	fprintf(out, "  %12s %10s %10s  %s\n", "objects", "change", "bytes", "type");
+	for (size_t i = 0; i < snap->ntypes && i < TYPE_ROWS; i++) {
+		const struct type_row *r = &snap->types[i];
+
+		snprintf(b2, sizeof(b2), "%+" PRId64, r->growth);
+		fprintf(out, "  %12s %10s %10s  %s\n", thousands(r->count, b1, sizeof(b1)),
+			s->reports ? b2 : "", human_bytes(r->bytes, b3, sizeof(b3)),
+			type_name(s, r->type));
+	}
+	if (snap->ntypes > TYPE_ROWS)
+		fprintf(out, "  (%zu more types)\n", snap->ntypes - TYPE_ROWS);
+	fprintf(out, "  %12s blocks that hold no Python object (buffers, dict keys, list items, "
+		"native memory)\n", thousands(snap->not_objects, b1, sizeof(b1)));
+	if (snap->unreadable)
+		fprintf(out, "  %12s blocks that could not be read (freed since the snapshot)\n",
+			thousands(snap->unreadable, b1, sizeof(b1)));
+	if (s->reports)
+		fprintf(out, "  ('change': objects since the previous report)\n");
+}
+
+/* Share of the memory retained while tracing that the report attributes. */
+static double coverage_share(const struct coverage *c, double *small_share)
+{
+	double small_total, all;
+
+	*small_share = -1;
+	if (!c->heap_known)
+		return -1;
+	/* the heap may have shrunk elsewhere: tracked blocks are a floor */
+	small_total = c->heap_growth > (int64_t)c->small_tracked ?
+		      (double)c->heap_growth : (double)c->small_tracked;
+	all = small_total + c->large_tracked;
+	if (small_total >= 256 * 1024)
+		*small_share = c->small_tracked / small_total;
+	if (all < 256 * 1024)
+		return -1;	/* too little retained to measure */
+	return (c->small_tracked + c->large_tracked) / all;
+}
+
+static void write_coverage(const struct session *s, const struct snapshot *snap, FILE *out)
+{
+	const struct probe_plan *pl = s->plan;
+	const struct coverage *c = &snap->cov;
+	double small, share = coverage_share(c, &small);
+	char b1[32], b2[32], b3[32];
+
+	fprintf(out, "Coverage: ");
+	if (pl->libc_malloc) {
+		fprintf(out, "complete for Python objects: the target runs with PYTHONMALLOC=malloc,\n"
+			"  so every allocation goes through libc's malloc in %s, which is hooked\n"
+			"  (so are native allocations of C extensions). pymalloc is off: memory use\n"
+			"  and speed differ from a normal run.\n", pl->libc_name);
+	} else {
+		if (share >= 0)
+			fprintf(out, "%.0f%% of the memory retained while tracing is attributed to stacks.\n",
+				100 * share);
+		else if (c->heap_known)
+			fprintf(out, "not measured yet: less than 256 KiB retained while tracing.\n");
+		else
+			fprintf(out, "not measured: pymalloc's heap could not be read.\n");
+		if (c->heap_known)
+			fprintf(out, "  pymalloc heap: %s in use, %s since tracing began; tracked in it: %s%s\n"
+				"  outside pymalloc (blocks > 512 bytes, native): %s, all tracked\n",
+				human_bytes(c->heap_now, b1, sizeof(b1)),
+				signed_bytes(c->heap_growth, b2, sizeof(b2)),
+				human_bytes(c->small_tracked, b3, sizeof(b3)),
+				small >= 0 ? "" : " (too little growth to compare)",
+				human_bytes(c->large_tracked, b1, sizeof(b1)));
+		if (pl->allocator_inlined)
+			fprintf(out, "  pymalloc is inlined in this build (%s): seen are instances of\n"
+				"  Python classes (tp_alloc), calls from C extensions%s, and blocks over\n"
+				"  512 bytes (libc); NOT seen: dicts, lists, tuples, ints, floats%s and other\n"
+				"  small objects the interpreter's C code allocates. --malloc (launch mode)\n"
+				"  sees everything.\n", pl->inline_evidence,
+				pl->internal_hooked ? ", str and bytearray (pymalloc's out-of-line copy)" : "",
+				pl->internal_hooked ? "" : ", str, small bytes");
+		else
+			fprintf(out, "  every PyObject_*/PyMem_*/PyMem_Raw* allocation is seen (%s)%s.\n",
+				pl->inline_evidence[0] ? pl->inline_evidence : "no inlining detected",
+				pl->libc_hooked ? ", and libc's malloc family" : "");
+	}
+	fprintf(out, "  Not seen by any allocation tracer: objects reused from freelists (they\n"
+		"  stay outstanding at the site that first allocated them), and memory pymalloc\n"
+		"  keeps in its arenas after frees (RSS can stay high with nothing outstanding).\n");
+}
+
 static void write_text(struct session *s, const struct report_opts *o,
 		       const struct snapshot *snap, const char *reason)
 {
@@ -569,6 +1087,7 @@ static void write_text(struct session *s, const struct report_opts *o,
 	fprintf(out, "pyleakbpf: PID %d (%s), CPython %s%s, %s (%s%s)\n", t->pid, t->comm,
 		t->version, t->debug_build ? " debug build" : "", t->path,
 		t->shared_lib ? "shared libpython" : "executable",
+		elf_file_debug_path(t->elf) ? ", stripped, symbols from a debug file" :
 		elf_file_has_symtab(t->elf) ? ", .symtab" : ", stripped");
 	fprintf(out, "report %d (%s) after %.1f s of tracing; %s\n", s->reports + 1, reason,
 		(now - s->start_ns) / 1e9, s->mode);
@@ -585,11 +1104,22 @@ static void write_text(struct session *s, const struct report_opts *o,
 	if (o->cycles) {
 		write_cycles(s, o, snap, out);
 	} else {
-		fprintf(out, "\nTop %d sites by outstanding bytes (innermost frame first):\n", o->top);
+		if (o->suspects)
+			fprintf(out, "\nTop %d leak suspects: sites whose outstanding bytes grew steadily over "
+				"the last %d reports\n(score = slope x share of intervals that grew x "
+				"share of growth in the later half; innermost frame first):\n",
+				o->top, SUSPECT_WINDOW);
+		else
+			fprintf(out, "\nTop %d sites by outstanding bytes (innermost frame first):\n", o->top);
+		if (o->suspects && s->reports == 0)
+			fprintf(out, "(one report so far: scores need two; use an interval, "
+				"e.g. 'pyleakbpf -p PID --suspects 10')\n");
 		for (size_t i = 0; i < snap->n && shown < (size_t)o->top; i++) {
 			const struct site *si = &snap->sites[i];
 
-			if (si->out_bytes <= 0)
+			if (si->out_bytes <= 0 && !(o->suspects && si->sus.score > 0))
+				continue;
+			if (o->suspects && si->sus.score <= 0 && s->reports > 0)
 				break;
 			shown++;
 			fprintf(out, "\n#%zu %s outstanding in %s block%s", shown,
@@ -600,11 +1130,14 @@ static void write_text(struct session *s, const struct report_opts *o,
 			fprintf(out, " (%" PRId64 " bytes; %s allocated in %s block%s while tracing)\n",
 				si->out_bytes, human_bytes(si->total_bytes, b3, sizeof(b3)),
 				thousands(si->total_count, b4, sizeof(b4)), si->total_count == 1 ? "" : "s");
+			write_site_info(s, o, si, out);
 			write_frames(si, o, out);
 		}
 		if (!shown)
-			fprintf(out, "\n(no outstanding allocations)\n");
+			fprintf(out, "\n(%s)\n", o->suspects && s->reports ? "no site grew" :
+				"no outstanding allocations");
 	}
+	write_type_table(s, snap, out);
 	if (o->gc || o->cycles)
 		write_gc(s, out);
 
@@ -621,23 +1154,222 @@ static void write_text(struct session *s, const struct report_opts *o,
 		thousands(s->sym->frames_unknown, b1, sizeof(b1)));
 	fprintf(out, "  %14s  code objects found replaced at a known address (re-read)\n",
 		thousands(s->sym->code_reused, b1, sizeof(b1)));
-	fprintf(out, "Coverage: ");
+	fprintf(out, "  %14s  native callers without a symbol\n",
+		thousands(s->sym->native.unknown, b1, sizeof(b1)));
+	write_coverage(s, snap, out);
+}
+
+/* --- JSON ------------------------------------------------------------ */
+
+static void json_str(FILE *out, const char *v)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+static void json_frames(FILE *out, const struct site *si)
+{
+	fprintf(out, "\"frames\":[");
+	if (si->ss && si->ss->native) {
+		fprintf(out, "{\"native\":true,\"function\":");
+		json_str(out, si->ss->native);
+		fprintf(out, "}%s", si->ss->nframes ? "," : "");
+	}
+	for (int j = 0; si->ss && j < si->ss->nframes; j++) {
+		const struct sym_frame *f = &si->ss->frames[j];
+		bool ok = f->code && f->code->ok;
+
+		fprintf(out, "%s{\"function\":", j ? "," : "");
+		json_str(out, ok ? f->code->qualname : "[unknown]");
+		fprintf(out, ",\"file\":");
+		json_str(out, ok ? f->code->filename : "");
+		fprintf(out, ",\"line\":%d}", f->line);
+	}
+	fprintf(out, "]");
+}
+
+static void write_json(struct session *s, const struct report_opts *o,
+		       const struct snapshot *snap, const char *reason)
+{
+	const struct target *t = s->t;
+	const struct probe_plan *pl = s->plan;
+	double small, share = coverage_share(&snap->cov, &small);
+	FILE *out = o->out;
+	int64_t ob = 0, oc = 0;
+	bool first = true;
+
+	for (size_t i = 0; i < snap->n; i++) {
+		ob += snap->sites[i].out_bytes;
+		oc += snap->sites[i].out_count;
+	}
+	fprintf(out, "{\"pid\":%d,\"comm\":", t->pid);
+	json_str(out, t->comm);
+	fprintf(out, ",\"python\":");
+	json_str(out, t->version);
+	fprintf(out, ",\"interpreter\":");
+	json_str(out, t->path);
+	fprintf(out, ",\"debug_build\":%s,\"mode\":", t->debug_build ? "true" : "false");
+	json_str(out, s->mode);
+	fprintf(out, ",\"report\":%d,\"reason\":", s->reports + 1);
+	json_str(out, reason);
+	fprintf(out, ",\"elapsed_s\":%.3f,\"older_s\":%.3f,\"unit\":\"bytes\","
+		"\"outstanding_bytes\":%" PRId64 ",\"outstanding_blocks\":%" PRId64 ",\"sites\":[",
+		(now_ns() - s->start_ns) / 1e9, o->older_ns / 1e9, ob, oc);
+	for (size_t i = 0; i < snap->n; i++) {
+		const struct site *si = &snap->sites[i];
+
+		if (si->out_bytes <= 0 && !si->total_bytes)
+			continue;
+		fprintf(out, "%s{\"stack\":", first ? "" : ",");
+		first = false;
+		json_str(out, si->key);
+		fprintf(out, ",");
+		json_frames(out, si);
+		fprintf(out, ",\"inuse_bytes\":%" PRId64 ",\"inuse_objects\":%" PRId64
+			",\"alloc_bytes\":%" PRIu64 ",\"alloc_objects\":%" PRIu64
+			",\"gc_freed_bytes\":%" PRIu64 ",\"gc_freed_objects\":%" PRIu64
+			",\"oldest_s\":%.3f,\"change_since_previous\":%" PRId64
+			",\"change_since_first\":%" PRId64 ",\"suspect_score\":%.3f"
+			",\"grew_intervals\":%d,\"intervals\":%d,\"types\":[",
+			si->out_bytes, si->out_count, si->total_bytes, si->total_count,
+			si->gc_bytes, si->gc_count,
+			si->oldest_ns ? (now_ns() - si->oldest_ns) / 1e9 : 0.0,
+			si->d_prev, si->d_first, si->sus.score, si->sus.grew, si->sus.intervals);
+		for (int j = 0; j < si->ntypes; j++) {
+			fprintf(out, "%s{\"type\":", j ? "," : "");
+			json_str(out, type_name(s, si->types[j].type));
+			fprintf(out, ",\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
+				si->types[j].count, si->types[j].bytes);
+		}
+		fprintf(out, "]}");
+	}
+	fprintf(out, "],\"types\":[");
+	for (size_t i = 0; i < snap->ntypes; i++) {
+		fprintf(out, "%s{\"type\":", i ? "," : "");
+		json_str(out, type_name(s, snap->types[i].type));
+		fprintf(out, ",\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"change\":%" PRId64 "}",
+			snap->types[i].count, snap->types[i].bytes, snap->types[i].growth);
+	}
+	fprintf(out, "],\"not_objects\":%" PRIu64 ",\"coverage\":{\"mode\":", snap->not_objects);
+	json_str(out, pl->libc_malloc ? "malloc" : pl->allocator_inlined ? "inlined" : "entry-points");
+	fprintf(out, ",\"attributed_share\":");
 	if (pl->libc_malloc)
-		fprintf(out, "complete for Python objects: the target runs with PYTHONMALLOC=malloc,\n"
-			"  so every allocation goes through libc's malloc in %s, which is hooked\n"
-			"  (so are native allocations of C extensions). pymalloc is off: memory use\n"
-			"  and speed differ from a normal run.\n", pl->libc_path);
-	else if (pl->allocator_inlined)
-		fprintf(out, "PARTIAL. pymalloc is inlined in this build (%s):\n"
-			"  instances of Python classes (tp_alloc) and calls from C extensions are seen;\n"
-			"  dicts, lists, str, bytes and other objects the interpreter's own C code\n"
-			"  builds are NOT seen.\n", pl->inline_evidence);
+		fprintf(out, "1");
+	else if (share >= 0)
+		fprintf(out, "%.4f", share);
 	else
-		fprintf(out, "every PyObject_*/PyMem_*/PyMem_Raw* allocation is seen (%s).\n",
-			pl->inline_evidence[0] ? pl->inline_evidence : "no inlining detected");
-	fprintf(out, "  Not seen by any allocation tracer: objects reused from freelists (they\n"
-		"  stay outstanding at the site that first allocated them), and memory pymalloc\n"
-		"  keeps in its arenas after frees (RSS can stay high with nothing outstanding).\n");
+		fprintf(out, "null");
+	fprintf(out, ",\"pymalloc_growth_bytes\":%" PRId64 ",\"pymalloc_tracked_bytes\":%" PRIu64
+		",\"other_tracked_bytes\":%" PRIu64 "},\"hooks\":{", snap->cov.heap_growth,
+		snap->cov.small_tracked, snap->cov.large_tracked);
+	for (int i = 0; i < pl->n; i++) {
+		fprintf(out, "%s", i ? "," : "");
+		json_str(out, pl->hooks[i].symbol);
+		fprintf(out, ":%" PRIu64, snap->counters[i]);
+	}
+	fprintf(out, "},\"counters\":{");
+	for (int i = 0; i < CNT__MAX; i++) {
+		fprintf(out, "%s", i ? "," : "");
+		json_str(out, counter_names[i]);
+		fprintf(out, ":%" PRIu64, snap->counters[MAX_HOOKS + i]);
+	}
+	fprintf(out, "}}\n");
+}
+
+/* --- the profile every other format is written from -------------------- */
+
+static int build_profile(const struct session *s, const struct snapshot *snap,
+			 struct profile *p, struct prof_frame **store)
+{
+	size_t nf = 0, k = 0;
+	struct prof_frame *fr;
+
+	memset(p, 0, sizeof(*p));
+	for (size_t i = 0; i < snap->n; i++)
+		if (snap->sites[i].ss)
+			nf += snap->sites[i].ss->nframes + 1;
+	fr = calloc(nf ? nf : 1, sizeof(*fr));
+	p->samples = calloc(snap->n ? snap->n : 1, sizeof(*p->samples));
+	if (!fr || !p->samples) {
+		free(fr);
+		free(p->samples);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < snap->n; i++) {
+		const struct site *si = &snap->sites[i];
+		struct prof_sample *ps = &p->samples[p->n++];
+
+		ps->folded = si->key;
+		ps->inuse_bytes = si->out_bytes;
+		ps->inuse_count = si->out_count;
+		ps->alloc_bytes = si->total_bytes;
+		ps->alloc_count = si->total_count;
+		if (!si->ss || !si->ss->nframes)
+			continue;
+		ps->frames = fr + k;
+		if (si->ss->native)
+			fr[k++] = (struct prof_frame){ si->ss->native, "", 0, true };
+		for (int j = 0; j < si->ss->nframes; j++) {
+			const struct sym_frame *f = &si->ss->frames[j];
+			bool ok = f->code && f->code->ok;
+
+			fr[k++] = (struct prof_frame){ ok ? f->code->qualname : "[unknown]",
+						       ok ? f->code->filename : "",
+						       f->line > 0 ? f->line : 0, false };
+		}
+		ps->nframes = fr + k - ps->frames;
+	}
+	p->pid = s->t->pid;
+	p->comm = s->t->comm;
+	p->python = s->t->version;
+	p->start_unix_ns = s->start_unix_ns;
+	p->duration_ns = now_ns() - s->start_ns;
+	*store = fr;
+	return 0;
+}
+
+static void write_files(struct session *s, const struct report_opts *o,
+			const struct snapshot *snap)
+{
+	struct prof_frame *store = NULL;
+	struct profile p;
+	int err;
+
+	if (!o->svg_path && !o->pprof_path)
+		return;
+	if (build_profile(s, snap, &p, &store)) {
+		fprintf(stderr, "pyleakbpf: out of memory writing the profile files\n");
+		return;
+	}
+	if (o->pprof_path) {
+		err = pprof_write(&p, o->pprof_path);
+		if (err)
+			fprintf(stderr, "pyleakbpf: cannot write %s: %s\n", o->pprof_path, strerror(-err));
+	}
+	if (o->svg_path) {
+		char title[256];
+		struct flamegraph_opts fo = { .title = title,
+			.value = o->count ? PV_INUSE_COUNT : PV_INUSE_BYTES };
+		FILE *f = fopen(o->svg_path, "w");
+
+		snprintf(title, sizeof(title), "pyleakbpf: outstanding %s, PID %d (%s), CPython %s",
+			 o->count ? "objects" : "bytes", s->t->pid, s->t->comm, s->t->version);
+		err = f ? flamegraph_write(&p, &fo, f) : -errno;
+		if (f && fclose(f) && !err)
+			err = -errno;
+		if (err)
+			fprintf(stderr, "pyleakbpf: cannot write %s: %s\n", o->svg_path, strerror(-err));
+	}
+	free(store);
+	free(p.samples);
 }
 
 int report_write(struct session *s, const struct report_opts *o, const char *reason)
@@ -647,12 +1379,60 @@ int report_write(struct session *s, const struct report_opts *o, const char *rea
 
 	if (err)
 		return err;
-	if (o->folded)
+	if (o->json)
+		write_json(s, o, &snap, reason);
+	else if (o->folded)
 		write_folded(&snap, o);
 	else
 		write_text(s, o, &snap, reason);
 	fflush(o->out);
+	write_files(s, o, &snap);
 	free_snapshot(&snap);
 	s->reports++;
 	return 0;
+}
+
+/* --- live status ------------------------------------------------------ */
+
+/*
+ * One line on a terminal, rewritten in place: elapsed time, events per
+ * second since the last call, outstanding bytes, drops.
+ */
+void report_status(struct session *s, FILE *tty)
+{
+	static uint64_t last_events, last_ns;
+	uint64_t c[COUNTERS_LEN], events = 0, drops, now = now_ns();
+	int fd = bpf_map__fd(s->skel->maps.stats);
+	uint64_t key, next, *pk = NULL;
+	int64_t out = 0;
+	char b1[32], b2[32], b3[32];
+	double rate;
+
+	read_counters(s, c);
+	for (int i = 0; i < s->plan->n; i++)
+		events += c[i];
+	drops = c[MAX_HOOKS + CNT_ALLOCS_FULL] + c[MAX_HOOKS + CNT_STACKS_FULL] +
+		c[MAX_HOOKS + CNT_STATS_FULL] + c[MAX_HOOKS + CNT_INFLIGHT_FULL] +
+		c[MAX_HOOKS + CNT_NEW_STACK_LOST] + c[MAX_HOOKS + CNT_GC_EVENT_LOST];
+	while (!bpf_map_get_next_key(fd, pk, &next)) {
+		struct site_stats st;
+
+		key = next;
+		pk = &key;
+		if (!bpf_map_lookup_elem(fd, &key, &st))
+			out += st.out_bytes;
+	}
+	rate = last_ns && now > last_ns ? (events - last_events) * 1e9 / (now - last_ns) : 0;
+	last_events = events;
+	last_ns = now;
+	fprintf(tty, "\r\033[K[pyleakbpf] %.0f s  %s events/s  outstanding %s  drops %s",
+		(now - s->start_ns) / 1e9, thousands((uint64_t)rate, b1, sizeof(b1)),
+		human_bytes(out, b2, sizeof(b2)), thousands(drops, b3, sizeof(b3)));
+	fflush(tty);
+}
+
+void report_status_clear(FILE *tty)
+{
+	fprintf(tty, "\r\033[K");
+	fflush(tty);
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "u64map.h"
 
 struct target;
 struct probe_plan;
@@ -15,12 +16,31 @@ struct sym_stack;
 struct report_opts {
 	int top;			/* sites in the text report */
 	bool folded;
+	bool json;			/* one JSON document per report */
+	bool count;			/* folded/SVG: objects instead of bytes */
 	bool full_path;
 	bool gc;			/* GC pauses per generation */
 	bool cycles;			/* rank sites by bytes the cyclic GC freed */
+	bool suspects;			/* rank sites by steady growth */
+	bool no_types;			/* do not read object types */
 	uint64_t older_ns;		/* keep only blocks at least this old (0: all) */
+	const char *svg_path;		/* also write an SVG flame graph here */
+	const char *pprof_path;		/* also write a pprof profile here */
 	FILE *out;
 };
+
+/* Outstanding bytes of one site at each report: for growth and suspects. */
+#define HIST_MAX	16
+struct site_hist {
+	int n;				/* points kept (oldest dropped) */
+	int first_report;		/* report in which it was first seen */
+	int64_t first_bytes;		/* at that report */
+	double t[HIST_MAX];		/* seconds since tracing began */
+	int64_t v[HIST_MAX];
+};
+
+struct heap_usage;
+struct objtypes;
 
 #define GC_GENERATIONS	3
 #define GC_SAMPLES	65536		/* pause samples kept per generation */
@@ -48,7 +68,19 @@ struct session {
 	int reports;
 	struct gc_gen_stats gc[GC_GENERATIONS];
 	uint64_t gc_other_generation;	/* events with a generation out of range */
+	uint64_t start_unix_ns;		/* CLOCK_REALTIME when tracing began */
+	struct u64map hist;		/* hash of folded key -> struct site_hist */
+	struct objtypes *types;		/* object type reader, made on first use */
+	uint64_t *type_prev;		/* per type index: count at the previous report */
+	size_t ntype_prev;
+	struct heap_usage *heap0;	/* pymalloc heap when tracing began, or NULL */
 };
+
+/* The live status line on a terminal, and its erasure before a report. */
+void report_status(struct session *s, FILE *tty);
+void report_status_clear(FILE *tty);
+/* Read pymalloc's heap now, as the baseline of the coverage estimate. */
+void report_heap_baseline(struct session *s);
 
 /* Read the maps and write one report; reason says why it is written. */
 int report_write(struct session *s, const struct report_opts *o, const char *reason);
@@ -63,6 +95,21 @@ uint64_t percentile(const uint64_t *sorted, size_t n, double p);
 
 /* Frames root first joined by ';' (the folded-stack form of a stack). */
 size_t folded_frames(const struct sym_stack *ss, bool full_path, char *buf, size_t len);
+/*
+ * Leak-suspect score from a site's history (see README "Leak suspects"):
+ * slope of outstanding bytes over the recent window x share of intervals
+ * that grew x share of that growth made in the window's second half.
+ * Fills the parts; 0 when there is too little history or no growth.
+ */
+struct suspect {
+	double score;			/* bytes per second, weighted */
+	double slope;			/* bytes per second, least squares */
+	int intervals, grew;		/* in the window */
+	double late;			/* growth share of the window's second half */
+};
+void suspect_score(const struct site_hist *h, struct suspect *out);
+/* Append a point, dropping the oldest beyond HIST_MAX. */
+void hist_push(struct site_hist *h, double t, int64_t v);
 /* "1.2 MiB" */
 char *human_bytes(double b, char *buf, size_t len);
 /* "1,234,567" */

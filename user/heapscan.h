@@ -22,7 +22,12 @@ struct heap_usage {
 	uint64_t read_errors;		/* slots that could not be read */
 };
 
-/* Scan pid's pymalloc pools (CPython 3.10+ 64-bit layout); 0 or -errno. */
+/*
+ * Scan pid's pymalloc pools (CPython 3.10+ 64-bit layout); 0 or -errno
+ * (-ESRCH: no such process). class_blocks[i] counts blocks of (i + 1) * 16
+ * bytes. A running target changes its pools while they are read: stop it
+ * first for a snapshot that adds up exactly.
+ */
 int heapscan_pymalloc(pid_t pid, struct heap_usage *u);
 
 #endif

@@ -14,11 +14,13 @@
  * against allocate_from_new_pool() and pymalloc_pool_extend().
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include "heapscan.h"
 #include "target.h"
 
@@ -29,6 +31,10 @@
 #define MAX_ARENAS	(1u << 24)	/* 16 TiB of arenas: no real arenaindex is near */
 #define USER_TOP	(1ull << 47)	/* x86_64 user addresses are below */
 #define BATCH		1024		/* iovecs per process_vm_readv (UIO_MAXIOV) */
+#define PAGE_SHIFT	12
+#define PAGES_PER_POOL	(POOL_SIZE >> PAGE_SHIFT)
+#define PM_PRESENT	(1ull << 63)	/* /proc/PID/pagemap: page in memory */
+#define PM_SWAPPED	(1ull << 62)	/* ... or in swap */
 
 /* Objects/obmalloc.c, struct pool_header (little-endian, 64-bit). */
 struct pool_header {
@@ -53,9 +59,11 @@ _Static_assert(NB_CLASSES <= HEAP_CLASSES, "class_blocks holds every size class"
 struct scan {
 	pid_t pid;
 	struct heap_usage *u;
+	int pagemap;			/* fd, or -1: read every slot */
 	int n;
 	struct iovec local[BATCH], remote[BATCH];
 	struct pool_header hdr[BATCH];
+	uint64_t pm[BATCH * PAGES_PER_POOL];
 };
 
 static bool plausible_link(uint64_t p)
@@ -151,16 +159,49 @@ static bool anonymous_rw(const struct map_entry *e)
 	return !e->path[0] || !strncmp(e->path, "[anon:", 6);
 }
 
+/*
+ * Has the page of slot i of the n from a ever been touched? Reading a page
+ * that never was makes the target's kernel map the zero page there, and
+ * build page tables for it: 16 GiB reserved and never touched cost the
+ * target 32 MB of page tables and us 0.4 s. pagemap says so without
+ * touching anything; without it, or past what it returned, read the slot.
+ */
+static void touched_slots(struct scan *s, uint64_t a, int n, bool *touched)
+{
+	ssize_t got = -1;
+
+	if (s->pagemap >= 0)
+		got = pread(s->pagemap, s->pm, n * PAGES_PER_POOL * sizeof(s->pm[0]),
+			    (a >> PAGE_SHIFT) * sizeof(s->pm[0]));
+	for (int i = 0; i < n; i++) {
+		size_t k = i * PAGES_PER_POOL;
+
+		touched[i] = got < (ssize_t)((k + 1) * sizeof(s->pm[0])) ||
+			     (s->pm[k] & (PM_PRESENT | PM_SWAPPED));
+	}
+}
+
+static int queue(struct scan *s, uint64_t a)
+{
+	s->remote[s->n++] = (struct iovec){ (void *)(uintptr_t)a, POOL_OVERHEAD };
+	return s->n == BATCH ? flush(s) : 0;
+}
+
 static int scan_mapping(struct scan *s, const struct map_entry *e)
 {
 	uint64_t a = (e->start + POOL_SIZE - 1) & ~(uint64_t)(POOL_SIZE - 1);
+	bool touched[BATCH];
 	int err;
 
 	s->u->scanned_bytes += e->end - e->start;
-	for (; a + POOL_OVERHEAD <= e->end; a += POOL_SIZE) {
-		s->remote[s->n++] = (struct iovec){ (void *)(uintptr_t)a, POOL_OVERHEAD };
-		if (s->n == BATCH && (err = flush(s)))
-			return err;
+	while (a + POOL_OVERHEAD <= e->end) {
+		uint64_t left = (e->end - POOL_OVERHEAD - a) / POOL_SIZE + 1;
+		int n = left < BATCH ? left : BATCH;
+
+		touched_slots(s, a, n, touched);
+		for (int i = 0; i < n; i++, a += POOL_SIZE)
+			if (touched[i] && (err = queue(s, a)))
+				return err;
 	}
 	return 0;
 }
@@ -186,6 +227,8 @@ int heapscan_pymalloc(pid_t pid, struct heap_usage *u)
 	s->pid = pid;
 	s->u = u;
 	s->n = 0;
+	snprintf(fn, sizeof(fn), "/proc/%d/pagemap", pid);
+	s->pagemap = open(fn, O_RDONLY | O_CLOEXEC);
 	for (int k = 0; k < BATCH; k++)
 		s->local[k] = (struct iovec){ &s->hdr[k], POOL_OVERHEAD };
 	while (!err && fgets(line, sizeof(line), f))
@@ -194,6 +237,8 @@ int heapscan_pymalloc(pid_t pid, struct heap_usage *u)
 	fclose(f);
 	if (!err)
 		err = flush(s);
+	if (s->pagemap >= 0)
+		close(s->pagemap);
 	free(s);
 	return err;
 }

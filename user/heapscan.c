@@ -29,9 +29,9 @@
 #define ALIGNMENT	16u
 #define NB_CLASSES	32u		/* SMALL_REQUEST_THRESHOLD 512 / ALIGNMENT */
 #define MAX_ARENAS	(1u << 24)	/* 16 TiB of arenas: no real arenaindex is near */
-#define USER_TOP	(1ull << 47)	/* x86_64 user addresses are below */
+#define USER_TOP	(1ull << 56)	/* user addresses are below (x86_64 LA57, arm64) */
 #define BATCH		1024		/* iovecs per process_vm_readv (UIO_MAXIOV) */
-#define PAGE_SHIFT	12
+#define PAGE_SHIFT	12		/* else pagemap is not used */
 #define PAGES_PER_POOL	(POOL_SIZE >> PAGE_SHIFT)
 #define PM_PRESENT	(1ull << 63)	/* /proc/PID/pagemap: page in memory */
 #define PM_SWAPPED	(1ull << 62)	/* ... or in swap */
@@ -206,6 +206,32 @@ static int scan_mapping(struct scan *s, const struct map_entry *e)
 	return 0;
 }
 
+static struct scan *scan_new(pid_t pid, struct heap_usage *u)
+{
+	struct scan *s = malloc(sizeof(*s));
+	char fn[64];
+
+	if (!s)
+		return NULL;
+	s->pid = pid;
+	s->u = u;
+	s->n = 0;
+	for (int k = 0; k < BATCH; k++)
+		s->local[k] = (struct iovec){ &s->hdr[k], POOL_OVERHEAD };
+	snprintf(fn, sizeof(fn), "/proc/%d/pagemap", pid);
+	s->pagemap = -1;
+	if (sysconf(_SC_PAGESIZE) == 1 << PAGE_SHIFT)
+		s->pagemap = open(fn, O_RDONLY | O_CLOEXEC);
+	return s;
+}
+
+static void scan_free(struct scan *s)
+{
+	if (s->pagemap >= 0)
+		close(s->pagemap);
+	free(s);
+}
+
 int heapscan_pymalloc(pid_t pid, struct heap_usage *u)
 {
 	char fn[64], line[PATH_MAX + 128];
@@ -219,26 +245,17 @@ int heapscan_pymalloc(pid_t pid, struct heap_usage *u)
 	f = fopen(fn, "re");
 	if (!f)
 		return errno == ENOENT ? -ESRCH : -errno;
-	s = malloc(sizeof(*s));
+	s = scan_new(pid, u);
 	if (!s) {
 		fclose(f);
 		return -ENOMEM;
 	}
-	s->pid = pid;
-	s->u = u;
-	s->n = 0;
-	snprintf(fn, sizeof(fn), "/proc/%d/pagemap", pid);
-	s->pagemap = open(fn, O_RDONLY | O_CLOEXEC);
-	for (int k = 0; k < BATCH; k++)
-		s->local[k] = (struct iovec){ &s->hdr[k], POOL_OVERHEAD };
 	while (!err && fgets(line, sizeof(line), f))
 		if (!maps_parse_line(line, &e) && anonymous_rw(&e))
 			err = scan_mapping(s, &e);
 	fclose(f);
 	if (!err)
 		err = flush(s);
-	if (s->pagemap >= 0)
-		close(s->pagemap);
-	free(s);
+	scan_free(s);
 	return err;
 }

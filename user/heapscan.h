@@ -18,7 +18,7 @@ struct heap_usage {
 	uint64_t blocks;		/* blocks in use */
 	uint64_t bytes;			/* bytes in use, counted by size class */
 	uint64_t class_blocks[HEAP_CLASSES];
-	uint64_t scanned_bytes;		/* anonymous memory whose pool slots were read */
+	uint64_t scanned_bytes;		/* anonymous memory looked at for pools */
 	uint64_t read_errors;		/* slots that could not be read */
 };
 

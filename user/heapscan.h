@@ -18,11 +18,16 @@ struct heap_usage {
 	uint64_t blocks;		/* blocks in use */
 	uint64_t bytes;			/* bytes in use, counted by size class */
 	uint64_t class_blocks[HEAP_CLASSES];
-	uint64_t scanned_bytes;		/* anonymous memory whose pool slots were read */
+	uint64_t scanned_bytes;		/* anonymous memory looked at for pools */
 	uint64_t read_errors;		/* slots that could not be read */
 };
 
-/* Scan pid's pymalloc pools (CPython 3.10+ 64-bit layout); 0 or -errno. */
+/*
+ * Scan pid's pymalloc pools (CPython 3.10+ 64-bit layout); 0 or -errno
+ * (-ESRCH: no such process). class_blocks[i] counts blocks of (i + 1) * 16
+ * bytes. A running target changes its pools while they are read: stop it
+ * first for a snapshot that adds up exactly.
+ */
 int heapscan_pymalloc(pid_t pid, struct heap_usage *u);
 
 #endif

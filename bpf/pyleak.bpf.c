@@ -556,6 +556,8 @@ int BPF_KPROBE(finalize_enter)
 	if (p) {
 		count(bpf_get_attach_cookie(ctx) & 0xff & (MAX_HOOKS - 1));
 		p->finalizing = 1;
+		if (p->stop_at_final)
+			bpf_send_signal(19);	/* SIGSTOP; the loader sends SIGCONT */
 	}
 	return 0;
 }

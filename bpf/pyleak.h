@@ -89,6 +89,10 @@ struct proc_info {
 	/* link-time range of the interpreter's object: calls from elsewhere
 	 * get the caller as a native leaf frame */
 	__u64 text_lo, text_hi;
+	/* launch mode (we are the parent): stop the target at Py_FinalizeEx
+	 * so the last report can still read its memory */
+	__u32 stop_at_final;
+	__u32 pad2;
 };
 
 /* A captured Python stack, innermost frame first. */

@@ -259,7 +259,8 @@ def trace_run(build, workload, args=(), tag="", wl_args=()):
         wrc, wout, werr = t.finish()
     finally:
         t.kill()
-    save("-".join([workload[:-3] + tag, *wl_args, name]) + ".txt", out + err)
+    save("-".join([workload[:-3] + tag, *(os.path.basename(a) for a in wl_args), name])
+         + ".txt", out + err)
     assert rc == 0, err
     assert wrc == 0, werr
     return result, Report(out), out, wout

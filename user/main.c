@@ -357,6 +357,15 @@ static int child_status(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Has the target entered Py_FinalizeEx (the BPF side's flag)? */
+static bool finalizing(struct pyleak_bpf *skel, int tgid)
+{
+	struct proc_info pi;
+
+	return !bpf_map__lookup_elem(skel->maps.procs, &tgid, sizeof(tgid), &pi, sizeof(pi), 0) &&
+	       pi.finalizing;
+}
+
 static int run(struct options *o)
 {
 	struct target t;
@@ -369,7 +378,7 @@ static int run(struct options *o)
 	char err[512], libc[PATH_MAX], libc_name[PATH_MAX];
 	bool have_libc;
 	uint64_t deadline = 0, next = 0, next_status = 0;
-	bool live = false;
+	bool live = false, paused = false;
 	int ret = 1, tgid, gate = -1;
 	pid_t child = 0;
 
@@ -450,6 +459,7 @@ static int run(struct options *o)
 	}
 	pi.pycode_type = t.pycode_type;
 	pi.off = t.pv->bpf;
+	pi.stop_at_final = !!o->cmd;
 	if (bpf_map__update_elem(skel->maps.procs, &tgid, sizeof(tgid), &pi, sizeof(pi), 0)) {
 		die("cannot register process %d: %s", t.pid, strerror(errno));
 		goto out_skel;
@@ -516,6 +526,10 @@ static int run(struct options *o)
 			s.target_exited = true;
 			break;
 		}
+		if (child && target_stopped(&t) && finalizing(skel, tgid)) {
+			paused = true;	/* stopped by us at Py_FinalizeEx */
+			break;
+		}
 		if (deadline && now >= deadline)
 			break;
 		if (live && now >= next_status) {
@@ -534,10 +548,13 @@ static int run(struct options *o)
 	ring_buffer__consume(rb);
 	if (live)
 		report_status_clear(stderr);
-	report_write(&s, &o->rep, s.target_exited ? "target exited" :
+	report_write(&s, &o->rep, paused ? "interpreter shutting down; paused for this report" :
+		     s.target_exited ? "target exited" :
 		     stop ? "interrupted" : "duration reached");
 done:
 	probes_detach(&plan);
+	if (child)
+		kill(child, SIGCONT);	/* paused at Py_FinalizeEx, or not: harmless */
 out_rb:
 	ring_buffer__free(rb);
 out_sym:

@@ -545,7 +545,7 @@ static void read_coverage(struct session *s, struct snapshot *snap)
 {
 	struct heap_usage now;
 
-	if (!s->heap0 || heapscan_pymalloc(s->t->pid, &now))
+	if (!s->heap0 || s->target_exited || heapscan_pymalloc(s->t->pid, &now))
 		return;
 	snap->cov.heap_known = true;
 	snap->cov.heap_now = now.bytes;
@@ -1023,7 +1023,7 @@ static void write_coverage(const struct session *s, const struct snapshot *snap,
 	const struct probe_plan *pl = s->plan;
 	const struct coverage *c = &snap->cov;
 	double small, share = coverage_share(c, &small);
-	char b1[32], b2[32], b3[32];
+	char b1[32], b2[32], b3[32], b4[32];
 
 	fprintf(out, "Coverage: ");
 	if (pl->libc_malloc) {
@@ -1037,6 +1037,8 @@ static void write_coverage(const struct session *s, const struct snapshot *snap,
 				100 * share);
 		else if (c->heap_known)
 			fprintf(out, "not measured yet: less than 256 KiB retained while tracing.\n");
+		else if (s->target_exited)
+			fprintf(out, "not measured: the target had exited before its heap was read.\n");
 		else
 			fprintf(out, "not measured: pymalloc's heap could not be read.\n");
 		if (c->heap_known)
@@ -1046,7 +1048,7 @@ static void write_coverage(const struct session *s, const struct snapshot *snap,
 				signed_bytes(c->heap_growth, b2, sizeof(b2)),
 				human_bytes(c->small_tracked, b3, sizeof(b3)),
 				small >= 0 ? "" : " (too little growth to compare)",
-				human_bytes(c->large_tracked, b1, sizeof(b1)));
+				human_bytes(c->large_tracked, b4, sizeof(b4)));
 		if (pl->allocator_inlined)
 			fprintf(out, "  pymalloc is inlined in this build (%s): seen are instances of\n"
 				"  Python classes (tp_alloc), calls from C extensions%s, and blocks over\n"

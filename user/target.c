@@ -232,6 +232,26 @@ void target_close(struct target *t)
 	t->elf = NULL;
 }
 
+static char proc_state(pid_t pid)
+{
+	char fn[64], buf[512], *p, st = 0;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1] && p[2])
+		st = p[2];
+	fclose(f);
+	return st;
+}
+
+bool target_stopped(const struct target *t)
+{
+	return proc_state(t->pid) == 'T';
+}
+
 bool target_alive(const struct target *t)
 {
 	char fn[64], buf[512], *p;

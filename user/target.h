@@ -65,5 +65,7 @@ int target_find_library(const struct target *t, const char *soname, char *host,
 			size_t hostlen, char *path, size_t pathlen);
 void target_close(struct target *t);
 bool target_alive(const struct target *t);
+/* Stopped (SIGSTOP): state T in /proc/PID/stat. */
+bool target_stopped(const struct target *t);
 
 #endif

@@ -1,12 +1,26 @@
 """Retains known amounts of several kinds of objects, one line per kind.
 
 Each line's expected bytes are what sys.getsizeof reports for the objects it
-keeps (the request sizes of their allocations).
+keeps (the request sizes of their allocations); native memory is malloc'ed
+through ctypes: libc's malloc directly, and a C library's function that
+mallocs (its path is the first argument, if given).
 """
+import ctypes
 import sys
 import harness
 
 N = 2000
+NATIVE = 200
+NATIVE_SIZE = 4096
+
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+lib = None
+if len(sys.argv) > 1:
+    lib = ctypes.CDLL(sys.argv[1])
+    lib.leak_buffer.restype = ctypes.c_void_p
+    lib.leak_buffer.argtypes = [ctypes.c_size_t]
 
 
 class Record:
@@ -28,6 +42,9 @@ def retain():
     for i in range(N):
         grow += b"x" * 64  # bytearray
     keep["bytearray"] = grow
+    keep["ctypes"] = [libc.malloc(NATIVE_SIZE) for _ in range(NATIVE)]  # ctypes
+    if lib:
+        keep["native"] = [lib.leak_buffer(NATIVE_SIZE) for _ in range(NATIVE)]  # native
 
 
 def scenario():
@@ -40,7 +57,10 @@ def scenario():
         "bytes": sum(map(sys.getsizeof, keep["bytes"])),
         # the buffer only: the bytearray object itself is another line's
         "bytearray": sys.getsizeof(keep["bytearray"]) - sys.getsizeof(bytearray()),
+        "ctypes": NATIVE * NATIVE_SIZE,
     }
+    if lib:
+        sizes["native"] = NATIVE * NATIVE_SIZE
     return {"lines": {k: harness.site(k, __file__) for k in sizes}, "bytes": sizes}
 
 

@@ -314,6 +314,10 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 arg,
 			return 0;
 		}
 	}
+	if (f->gen != p->window_gen) {
+		f->gen = p->window_gen;
+		f->depth = 0;
+	}
 	d = pop_stale(f, sp);
 	if (d >= MAX_NEST) {
 		count(MAX_HOOKS + CNT_NEST_OVERFLOW);
@@ -632,4 +636,32 @@ SEC("uretprobe")
 int BPF_KRETPROBE(collect_return, long ret)
 {
 	return gc_done(ret);
+}
+
+/* --- --sample: how much of the target's user time the windows saw -------- */
+
+/* Set by the loader: 1 while the allocator hooks are attached. */
+__u32 in_window = 0;
+
+/*
+ * A CPU-clock sample of a target thread. Samples in user mode measure the
+ * target's own work, without the traps our hooks add (kernel mode): the
+ * share of that work done inside windows is the share of allocations the
+ * windows saw.
+ */
+SEC("perf_event")
+int cpu_sample(struct bpf_perf_event_data *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	/* the context allows 8-byte loads of the saved registers only */
+	__u64 cs = *(volatile __u64 *)&ctx->regs.cs;
+	int user = (cs & 3) == 3;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	if (in_window)
+		count(MAX_HOOKS + (user ? CNT_CPU_IN_USER : CNT_CPU_IN_KERNEL));
+	else
+		count(MAX_HOOKS + (user ? CNT_CPU_OUT_USER : CNT_CPU_OUT_KERNEL));
+	return 0;
 }

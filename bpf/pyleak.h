@@ -92,7 +92,9 @@ struct proc_info {
 	/* launch mode (we are the parent): stop the target at Py_FinalizeEx
 	 * so the last report can still read its memory */
 	__u32 stop_at_final;
-	__u32 pad2;
+	/* --sample: bumped at each window; calls pending from an earlier
+	 * window were cut by the detach and are forgotten */
+	__u32 window_gen;
 };
 
 /* A captured Python stack, innermost frame first. */
@@ -143,7 +145,7 @@ struct nest_level {
 
 struct inflight {
 	__u32 depth;
-	__u32 pad;
+	__u32 gen;			/* window it was filled in (--sample) */
 	struct nest_level lv[MAX_NEST];
 };
 
@@ -174,6 +176,11 @@ enum counter {
 	CNT_NEW_STACK_LOST,	/* new-stack notification dropped (ring full) */
 	CNT_GC_EVENT_LOST,	/* GC event dropped (ring full) */
 	CNT_GC_UNMATCHED,	/* gc done without a start (attached mid-collection) */
+	/* --sample: CPU-clock samples of the target, by window and mode */
+	CNT_CPU_IN_USER,
+	CNT_CPU_IN_KERNEL,
+	CNT_CPU_OUT_USER,
+	CNT_CPU_OUT_KERNEL,
 	CNT__MAX,
 };
 

@@ -920,6 +920,10 @@ static const char *counter_names[CNT__MAX] = {
 	[CNT_NEW_STACK_LOST] = "new-stack notices dropped (symbolized at report time)",
 	[CNT_GC_EVENT_LOST] = "GC events dropped (ring buffer full)",
 	[CNT_GC_UNMATCHED] = "GC ends without a start (attached mid-collection)",
+	[CNT_CPU_IN_USER] = "CPU samples of the target in user mode, hooks attached (--sample)",
+	[CNT_CPU_IN_KERNEL] = "CPU samples of the target in the kernel, hooks attached (--sample)",
+	[CNT_CPU_OUT_USER] = "CPU samples of the target in user mode, hooks detached (--sample)",
+	[CNT_CPU_OUT_KERNEL] = "CPU samples of the target in the kernel, hooks detached (--sample)",
 };
 
 static char *signed_bytes(int64_t v, char *buf, size_t len)

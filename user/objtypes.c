@@ -3,14 +3,17 @@
  * Which Python object, if any, each outstanding block holds, read from the
  * target with process_vm_readv(2) at report time.
  *
- * The first bytes of the blocks are read in batches, one system call per
- * IOV_BATCH blocks. Nothing read is trusted on its own: an object is
- * accepted only if its refcount is plausible, its type pointer leads to a
- * ready type object whose metatype chain ends at `type`, the pre-header
- * that type implies is exactly where the object was found, and the object
- * fits the block. A block freed since the snapshot fails these checks
- * (pymalloc puts a free-list pointer, the debug allocator 0xdd bytes, where
- * the refcount was) and comes out as not an object or unreadable.
+ * The first bytes of the blocks are read in address order, neighbours
+ * sharing a remote iovec, up to IOV_BATCH iovecs per system call. A fault
+ * (a block unmapped since the snapshot) ends one read early; the blocks
+ * after it are read by the next. Nothing read is trusted on its own: an
+ * object is accepted only if its refcount is plausible, its type pointer
+ * leads to a ready type object whose metatype chain ends at `type`, the
+ * pre-header that type implies is exactly where the object was found, and
+ * the object fits the block. A block freed since the snapshot fails these
+ * checks (pymalloc puts a free-list pointer, the debug allocator 0xdd
+ * bytes, where the refcount was) and comes out as not an object or
+ * unreadable.
  *
  * Type objects are read once per objtypes_classify() call and cached by
  * address, invalid addresses too; indexes are handed out per type name.
@@ -33,6 +36,7 @@
 #define MAX_ITEMS	(1ULL << 40)
 #define MAX_META_DEPTH	4		/* type -> metaclass -> ... -> type */
 #define MAX_NAME	256
+#define PAGE		4096ULL		/* the smallest page there is */
 
 /* A type object that passed every check in classify call `gen`. */
 struct ot_type {
@@ -186,7 +190,7 @@ static int read_name(pid_t pid, uint64_t addr, char *out, size_t max)
 	size_t n = 0;
 
 	while (n < max) {
-		size_t chunk = 4096 - ((addr + n) & 4095);
+		size_t chunk = PAGE - ((addr + n) & (PAGE - 1));
 
 		if (chunk > max - n)
 			chunk = max - n;
@@ -423,80 +427,218 @@ static size_t read_len(const struct objtypes *ot, const struct ot_block *blk)
 }
 
 /*
- * Read and classify up to k blocks with one system call. A remote iovec
- * that faults ends the read there (whole pages before it are copied):
- * that block is classified from what arrived, the rest wait for the next
- * call. Blocks done, or -errno if the target cannot be read at all.
+ * Blocks are read in address order so that neighbours share one remote
+ * iovec: the kernel pins pages per iovec, and that, not copying, is what
+ * a read of a few dozen bytes costs. A chunk of at most 2^CHUNK_BITS
+ * blocks is sorted at a time by keys that hold the address above the
+ * block's index in the chunk.
  */
-static long classify_batch(struct objtypes *ot, const struct ot_block *b,
-			   size_t k, uint32_t *out, uint8_t *buf,
-			   struct iovec *riov)
+#define CHUNK_BITS	20
+#define CHUNK		(1UL << CHUNK_BITS)
+#define KEY(addr, j)	((((addr) >> 3) << CHUNK_BITS) | (j))
+#define KEY_INDEX(k)	((k) & (CHUNK - 1))
+#define GAP		1024		/* bytes between blocks read anyway */
+#define SPAN_MAX	(64 << 10)	/* bytes per remote iovec */
+#define BUF_MAX		(1 << 20)	/* bytes per system call */
+
+/* Scratch space of one classify call. */
+struct ot_scratch {
+	uint64_t *keys, *tmp;
+	uint32_t *boff;			/* by sorted position: offset in buf */
+	uint32_t count[1 << 16];	/* radix sort buckets */
+	struct iovec riov[IOV_BATCH];
+	uint8_t buf[BUF_MAX];
+};
+
+/* LSD radix sort on the address bits; passes where all agree are skipped. */
+static void sort_keys(struct ot_scratch *s, size_t n)
 {
-	struct iovec liov = { .iov_base = buf, .iov_len = 0 };
-	unsigned min = ot->pv->bpf.ob_type + 8;
-	size_t off = 0;
-	ssize_t got;
+	uint64_t *keys = s->keys, *src = s->keys, *dst = s->tmp, *t;
+	uint32_t *count = s->count;
 
-	for (size_t j = 0; j < k; j++) {
-		size_t len = read_len(ot, &b[j]);
+	for (unsigned shift = CHUNK_BITS; shift < 64; shift += 16) {
+		uint32_t sum = 0;
 
-		riov[j].iov_base = (void *)(uintptr_t)b[j].addr;
-		riov[j].iov_len = len < min ? 0 : len;	/* too small for a PyObject */
-		liov.iov_len += riov[j].iov_len;
+		memset(count, 0, sizeof(s->count));
+		for (size_t i = 0; i < n; i++)
+			count[(src[i] >> shift) & 0xffff]++;
+		if (!n || count[(src[0] >> shift) & 0xffff] == n)
+			continue;
+		for (size_t d = 0; d < 1 << 16; d++) {
+			uint32_t c = count[d];
+
+			count[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[count[(src[i] >> shift) & 0xffff]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
 	}
-	got = process_vm_readv(ot->pid, &liov, 1, riov, k, 0);
-	if (got < 0 && errno != EFAULT)
-		return -errno;
-	if (got < 0)
-		got = 0;
-	for (size_t j = 0; j < k; j++) {
-		size_t len = riov[j].iov_len;
+	if (src != keys)
+		memcpy(keys, src, n * sizeof(*keys));
+}
 
-		if (!len) {
-			out[j] = OT_NOT_OBJECT;
+/*
+ * Lay out the remote iovecs for sorted positions from i on: a block joins
+ * the current span if it starts inside it or at most GAP bytes after it.
+ * The position after the last block planned.
+ */
+static size_t plan_batch(const struct objtypes *ot, struct ot_scratch *s,
+			 const struct ot_block *b, size_t i, size_t m,
+			 unsigned long *nspans)
+{
+	struct iovec *sp = NULL;
+	size_t used = 0, sp_off = 0, j;
+	unsigned long k = 0;
+
+	for (j = i; j < m; j++) {
+		const struct ot_block *blk = &b[KEY_INDEX(s->keys[j])];
+		uint64_t start = blk->addr, end = start + read_len(ot, blk);
+		uint64_t sp_start = sp ? (uintptr_t)sp->iov_base : 0;
+		uint64_t sp_end = sp_start + (sp ? sp->iov_len : 0);
+		uint64_t grow = end > sp_end ? end - sp_end : 0;
+
+		if (sp && start >= sp_start && start <= sp_end + GAP &&
+		    end - sp_start <= SPAN_MAX && used + grow <= BUF_MAX) {
+			sp->iov_len += grow;
+			used += grow;
+			s->boff[j] = sp_off + (start - sp_start);
 			continue;
 		}
-		if (off + len > (size_t)got) {
-			len = got - off;
-			out[j] = len < min ? OT_UNREADABLE :
-				 classify_one(ot, &b[j], buf + off, len);
-			return j + 1;
-		}
-		out[j] = classify_one(ot, &b[j], buf + off, len);
-		off += len;
+		if (k == IOV_BATCH || used + (end - start) > BUF_MAX)
+			break;
+		sp = &s->riov[k++];
+		sp->iov_base = (void *)(uintptr_t)start;
+		sp->iov_len = end - start;
+		sp_off = used;
+		used += end - start;
+		s->boff[j] = sp_off;
 	}
-	return k;
+	*nspans = k;
+	return j;
+}
+
+/*
+ * Classify the blocks planned at positions [i, j) from the got bytes
+ * that arrived. A fault ends a read at the start of the page it hit:
+ * the block it hit is classified from its bytes before that page (or is
+ * unreadable), so are the next blocks that start in that page, and the
+ * blocks after them wait for the next read. The first position not done.
+ */
+static size_t finish_batch(struct objtypes *ot, const struct ot_scratch *s,
+			   const struct ot_block *b, uint32_t *out,
+			   size_t i, size_t j, size_t m, size_t got)
+{
+	size_t min = ot->pv->bpf.ob_type + 8, p;
+	uint64_t fault = 0;
+
+	for (p = i; p < j; p++) {
+		size_t idx = KEY_INDEX(s->keys[p]), off = s->boff[p];
+		size_t len = read_len(ot, &b[idx]);
+
+		if (off > got)
+			break;
+		if (off + len > got) {
+			len = got - off;
+			fault = (b[idx].addr + len) & ~(PAGE - 1);
+		}
+		out[idx] = len < min ? OT_UNREADABLE :
+			   classify_one(ot, &b[idx], s->buf + off, len);
+	}
+	for (; fault && p < m; p++) {
+		size_t idx = KEY_INDEX(s->keys[p]);
+
+		if (b[idx].addr < fault || b[idx].addr >= fault + PAGE)
+			break;
+		out[idx] = OT_UNREADABLE;
+	}
+	return p;
+}
+
+/*
+ * Sort one chunk's readable blocks by address and classify them; what
+ * cannot be an object's address or is too small for one is settled here.
+ * 0 or -errno if the target cannot be read at all.
+ */
+static int classify_chunk(struct objtypes *ot, struct ot_scratch *s,
+			  const struct ot_block *b, size_t n, uint32_t *out)
+{
+	size_t min = ot->pv->bpf.ob_type + 8, m = 0;
+
+	for (size_t j = 0; j < n; j++) {
+		if (!plausible_ptr(b[j].addr & ~7ULL))
+			out[j] = OT_UNREADABLE;
+		else if (read_len(ot, &b[j]) < min)
+			out[j] = OT_NOT_OBJECT;
+		else
+			s->keys[m++] = KEY(b[j].addr, j);
+	}
+	sort_keys(s, m);
+	for (size_t i = 0; i < m;) {
+		struct iovec liov = { .iov_base = s->buf };
+		unsigned long nspans;
+		size_t j = plan_batch(ot, s, b, i, m, &nspans);
+		ssize_t got;
+
+		for (unsigned long k = 0; k < nspans; k++)
+			liov.iov_len += s->riov[k].iov_len;
+		got = process_vm_readv(ot->pid, &liov, 1, s->riov, nspans, 0);
+		if (got < 0 && errno != EFAULT)
+			return -errno;
+		i = finish_batch(ot, s, b, out, i, j, m, got < 0 ? 0 : got);
+	}
+	return 0;
+}
+
+static void scratch_free(struct ot_scratch *s)
+{
+	if (!s)
+		return;
+	free(s->keys);
+	free(s->tmp);
+	free(s->boff);
+	free(s);
+}
+
+static struct ot_scratch *scratch_new(size_t n)
+{
+	struct ot_scratch *s = malloc(sizeof(*s));
+	size_t cap = n < CHUNK ? n : CHUNK;
+
+	if (!s)
+		return NULL;
+	s->keys = malloc(cap * sizeof(*s->keys));
+	s->tmp = malloc(cap * sizeof(*s->tmp));
+	s->boff = malloc(cap * sizeof(*s->boff));
+	if (!s->keys || !s->tmp || !s->boff) {
+		scratch_free(s);
+		return NULL;
+	}
+	return s;
 }
 
 int objtypes_classify(struct objtypes *ot, const struct ot_block *b, size_t n,
 		      uint32_t *out)
 {
-	struct iovec *riov;
-	uint8_t *buf;
-	long done = 0;
+	struct ot_scratch *s;
+	int err = 0;
 
 	if (!ot || (n && (!b || !out)))
 		return -EINVAL;
+	if (!n)
+		return 0;
 	/* types are re-read once per call: heap types die and addresses get reused */
 	ot->gen++;
 	ot->err = 0;
-	buf = malloc((size_t)IOV_BATCH * ot->window);
-	riov = malloc(IOV_BATCH * sizeof(*riov));
-	if (!buf || !riov) {
-		free(buf);
-		free(riov);
+	s = scratch_new(n);
+	if (!s)
 		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i += done) {
-		size_t k = n - i < IOV_BATCH ? n - i : IOV_BATCH;
-
-		done = classify_batch(ot, b + i, k, out + i, buf, riov);
-		if (done < 0)
-			break;
-	}
-	free(buf);
-	free(riov);
-	return done < 0 ? (int)done : ot->err;
+	for (size_t i = 0; i < n && !err; i += CHUNK)
+		err = classify_chunk(ot, s, b + i, n - i < CHUNK ? n - i : CHUNK, out + i);
+	scratch_free(s);
+	return err ? err : ot->err;
 }
 
 struct objtypes *objtypes_new(pid_t pid, const struct pyversion *pv)

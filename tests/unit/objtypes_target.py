@@ -6,6 +6,8 @@ Makes objects of known types and prints where they are, one per line:
     obj NAME ADDR SIZE    ADDR is the PyObject * (what a tp_alloc slot returns)
     raw NAME ADDR SIZE    ADDR is the start of the block, before the pre-header
     non - ADDR SIZE       the block holds no object
+    copy NAME ADDR SIZE   a copy of an object's header, next to an unmapped page
+    hole - ADDR SIZE      that unmapped page
     freed NAME ADDR SIZE  the block held an object of type NAME, now freed
     many PATH N           PATH holds N records of four u64: object, pre-header
                           size, object size, index into the "kinds" line
@@ -18,6 +20,7 @@ Usage: objtypes_target.py [MANY_PATH N]
 """
 import array
 import ctypes
+import mmap
 import struct
 import sys
 
@@ -79,6 +82,31 @@ def known():
     return objs, fake
 
 
+def hole():
+    """Two pages with an unmapped one between and float headers beside it.
+
+    A copied header passes every check, which is what makes it useful here:
+    blocks on both sides of a fault in the middle of one batched read.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_int, ctypes.c_long)
+    libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    page = mmap.PAGESIZE
+    base = libc.mmap(None, 3 * page, mmap.PROT_READ | mmap.PROT_WRITE,
+                     mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    if libc.munmap(base + page, page):
+        raise OSError(ctypes.get_errno(), "munmap")
+    f = float(len(sys.argv)) + 0.75
+    ctypes.memmove(base + page - 32, id(f), 24)
+    ctypes.memmove(base + 2 * page, id(f), 24)
+    print(f"copy float {base + page - 32:#x} 24")
+    print(f"hole - {base + page:#x} {page}")
+    print(f"copy float {base + 2 * page:#x} 24")
+    return f
+
+
 def freed():
     conns = [Connection("gone", i) for i in range(200)]
     where = [(id(c) - preheader(c), preheader(c) + object_size(c)) for c in conns]
@@ -113,7 +141,7 @@ def many(path, n):
 
 
 def main():
-    keep = known()
+    keep = known(), hole()
     freed()
     if len(sys.argv) == 3:
         keep = (keep, many(sys.argv[1], int(sys.argv[2])))

@@ -253,9 +253,11 @@ static const struct ot_type *type_store(struct objtypes *ot, uint64_t addr,
 	struct ot_type *e = old && !IS_INVALID(old) ? old : NULL;
 
 	if (!name) {
-		free(e);
+		/* if this fails, a stale old entry stays and is re-read next call */
 		if (u64map_put(&ot->types, addr, INVALID_AT(ot->gen)))
 			ot->err = -ENOMEM;
+		else
+			free(e);
 		return NULL;
 	}
 	if (!e) {
@@ -560,7 +562,8 @@ static size_t finish_batch(struct objtypes *ot, const struct ot_scratch *s,
 /*
  * Sort one chunk's readable blocks by address and classify them; what
  * cannot be an object's address or is too small for one is settled here.
- * 0 or -errno if the target cannot be read at all.
+ * 0 or -errno if the target cannot be read at all (blocks not read yet
+ * are left unreadable).
  */
 static int classify_chunk(struct objtypes *ot, struct ot_scratch *s,
 			  const struct ot_block *b, size_t n, uint32_t *out)
@@ -568,12 +571,14 @@ static int classify_chunk(struct objtypes *ot, struct ot_scratch *s,
 	size_t min = ot->pv->bpf.ob_type + 8, m = 0;
 
 	for (size_t j = 0; j < n; j++) {
-		if (!plausible_ptr(b[j].addr & ~7ULL))
+		if (!plausible_ptr(b[j].addr & ~7ULL)) {
 			out[j] = OT_UNREADABLE;
-		else if (read_len(ot, &b[j]) < min)
+		} else if (read_len(ot, &b[j]) < min) {
 			out[j] = OT_NOT_OBJECT;
-		else
+		} else {
+			out[j] = OT_UNREADABLE;		/* until it is read */
 			s->keys[m++] = KEY(b[j].addr, j);
+		}
 	}
 	sort_keys(s, m);
 	for (size_t i = 0; i < m;) {

@@ -47,8 +47,10 @@ struct listing {
 
 static bool py_start(struct pyproc *p, const char *python, const char *many_path)
 {
+	char many[32];
 	int to[2], from[2];
 
+	snprintf(many, sizeof(many), "%d", MANY);
 	if (pipe(to) || pipe(from))
 		return false;
 	p->pid = fork();
@@ -60,7 +62,7 @@ static bool py_start(struct pyproc *p, const char *python, const char *many_path
 		close(to[1]);
 		close(from[0]);
 		if (many_path)
-			execl(python, python, TARGET_PY, many_path, "1000000", (char *)NULL);
+			execl(python, python, TARGET_PY, many_path, many, (char *)NULL);
 		else
 			execl(python, python, TARGET_PY, (char *)NULL);
 		_exit(127);
@@ -245,6 +247,20 @@ static void check_batch(struct objtypes *ot, const struct listing *ls)
 		       b[i].addr, objtypes_name(ot, out[i]), objtypes_name(ot, want[i]));
 }
 
+/* The target has exited: an error, and every block unreadable. */
+static void check_gone(struct objtypes *ot, const struct listing *ls)
+{
+	struct ot_block b[2] = {
+		{ ls->l[0].addr, ls->l[0].size, true },
+		{ ls->l[1].addr, ls->l[1].size, false },
+	};
+	uint32_t out[2] = { 0, 0 };
+
+	CHECK_EQ_INT(objtypes_classify(ot, b, 2, out), -ESRCH);
+	CHECK_EQ_INT(out[0], OT_UNREADABLE);
+	CHECK_EQ_INT(out[1], OT_UNREADABLE);
+}
+
 static bool present(const char *python)
 {
 	if (access(python, X_OK) == 0)
@@ -276,8 +292,10 @@ static void known_objects(const char *python)
 		/* Connection, dict, ... float; freed blocks may add more */
 		CHECK(objtypes_count(ot) >= OT_FIRST_TYPE + 9);
 	}
-	objtypes_free(ot);
 	py_stop(&p);
+	if (ot && !unit_failures())
+		check_gone(ot, &ls);
+	objtypes_free(ot);
 }
 
 TEST(objtypes_known_release)

@@ -41,6 +41,12 @@ static const struct pyversion versions[] = {
 		.str_length = 16, .str_state = 32,
 		.str_ascii_data = 48, .str_compact_data = 72,
 		.str_utf8_length = 48, .str_utf8 = 56,
+		.ob_refcnt = 0, .ob_size = 16, .type_name = 24,
+		.tpflags_ready = 1ULL << 12,
+		.tpflags_gc = 1ULL << 14,
+		.tpflags_metatype = 1ULL << 31,
+		.tpflags_str = 1ULL << 28,
+		.preheader_extra = 16,		/* dict and values pointers */
 	},
 };
 

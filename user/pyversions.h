@@ -2,6 +2,7 @@
 #ifndef PYVERSIONS_H
 #define PYVERSIONS_H
 
+#include <stdint.h>
 #include "pyleak.h"
 
 enum linetable_kind {
@@ -21,6 +22,13 @@ struct pyversion {
 	int bytes_size, bytes_sval;
 	int str_length, str_state, str_ascii_data, str_compact_data;
 	int str_utf8_length, str_utf8;
+	/* objects and type objects (ob_type and type_* are in bpf) */
+	int ob_refcnt, ob_size, type_name;
+	uint64_t tpflags_ready;		/* Py_TPFLAGS_READY */
+	uint64_t tpflags_gc;		/* Py_TPFLAGS_HAVE_GC */
+	uint64_t tpflags_metatype;	/* Py_TPFLAGS_TYPE_SUBCLASS */
+	uint64_t tpflags_str;		/* Py_TPFLAGS_UNICODE_SUBCLASS */
+	unsigned preheader_extra;	/* bytes that bpf.preheader_flags add */
 };
 
 const struct pyversion *pyversion_find(unsigned major, unsigned minor);

@@ -37,7 +37,7 @@ DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	    python3-werkzeug
 DEPS_STAMP := $(OUT)/.deps
 
-.PHONY: all deps test unit integration demo floor clean
+.PHONY: all deps test unit integration demo floor bench clean
 
 all: $(BIN)
 
@@ -108,6 +108,13 @@ test: $(DEPS_STAMP)
 demo: $(DEPS_STAMP)
 	$(MAKE) $(BIN)
 	./demo/run.sh
+
+# The benchmark (not a test): overhead of tracing per workload, build and
+# configuration, written to bench/results.md. Needs root; a missing pyenv
+# build is skipped. `make bench BENCH_ARGS=--quick` is a two-minute smoke run.
+BENCH_ARGS ?=
+bench: $(BIN) floor
+	/usr/bin/python3 bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(OUT) $(BIN)

@@ -39,7 +39,7 @@ DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	    python3-werkzeug golang-go chromium libxml2-utils
 DEPS_STAMP := $(OUT)/.deps
 
-.PHONY: all deps test unit integration demo floor clean
+.PHONY: all deps test unit integration demo floor bench clean
 
 all: $(BIN)
 
@@ -110,6 +110,13 @@ test: $(DEPS_STAMP)
 demo: $(DEPS_STAMP)
 	$(MAKE) $(BIN)
 	./demo/run.sh
+
+# The benchmark (not a test): overhead of tracing per workload, build and
+# configuration, written to bench/results.md. Needs root; a missing pyenv
+# build is skipped. `make bench BENCH_ARGS=--quick` is a two-minute smoke run.
+BENCH_ARGS ?=
+bench: $(BIN) floor
+	/usr/bin/python3 bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(OUT) $(BIN)

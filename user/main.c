@@ -427,6 +427,8 @@ static int run(struct options *o)
 		die("cannot open the BPF object: %s", strerror(errno));
 		goto out_target;
 	}
+	plan.multi = probes_multi_supported();
+	probes_prepare(skel, plan.multi);
 	bpf_map__set_max_entries(skel->maps.allocs, o->max_allocs);
 	bpf_map__set_max_entries(skel->maps.stacks, o->max_stacks);
 	/* room beyond the stacks for the [lost stack] site */

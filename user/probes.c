@@ -27,6 +27,11 @@
  * symbols show it, else not at all, and the report says which.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -322,9 +327,127 @@ static struct bpf_program *entry_prog(struct pyleak_bpf *skel, enum prog_kind k)
 	return NULL;
 }
 
-int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
-		  const struct target *t, char *err, size_t errlen)
+#define ATTACH_UPROBE_MULTI	48	/* BPF_TRACE_UPROBE_MULTI (uapi 6.6) */
+#define UPROBE_MULTI_RETURN	1	/* BPF_F_UPROBE_MULTI_RETURN */
+
+/* link_create.uprobe_multi of union bpf_attr (uapi 6.6); older headers lack it. */
+struct link_create_uprobe_multi {
+	__u32 prog_fd;
+	__u32 target_fd;
+	__u32 attach_type;
+	__u32 flags;
+	__u64 path;
+	__u64 offsets;
+	__u64 ref_ctr_offsets;
+	__u64 cookies;
+	__u32 cnt;
+	__u32 mflags;
+	__u32 pid;
+	__u32 pad[5];
+};
+
+bool probes_multi_supported(void)
 {
+	struct utsname u;
+	int major, minor;
+
+	if (getenv("PYLEAKBPF_NO_MULTI") || uname(&u) ||
+	    sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return false;
+	return major > 6 || (major == 6 && minor >= 6);
+}
+
+static struct bpf_program *hook_progs(struct pyleak_bpf *skel, int i)
+{
+	struct bpf_program *p[] = {
+		skel->progs.malloc_enter, skel->progs.calloc_enter, skel->progs.realloc_enter,
+		skel->progs.free_enter, skel->progs.slot_alloc_enter, skel->progs.gc_del_enter,
+		skel->progs.finalize_enter, skel->progs.malloc_ctx_enter,
+		skel->progs.calloc_ctx_enter, skel->progs.realloc_ctx_enter,
+		skel->progs.free_ctx_enter, skel->progs.alloc_return,
+	};
+
+	return i < (int)(sizeof(p) / sizeof(p[0])) ? p[i] : NULL;
+}
+
+void probes_prepare(struct pyleak_bpf *skel, bool multi)
+{
+	struct bpf_program *p;
+
+	for (int i = 0; multi && (p = hook_progs(skel, i)); i++)
+		bpf_program__set_expected_attach_type(p, ATTACH_UPROBE_MULTI);
+}
+
+/* One link for every hook of plan that runs prog in file path. */
+static int attach_multi(struct probe_plan *pl, struct bpf_program *prog, const char *path,
+			bool ret, const struct target *t, struct pyleak_bpf *skel)
+{
+	unsigned long offsets[MAX_HOOKS];
+	__u64 cookies[MAX_HOOKS];
+	struct link_create_uprobe_multi a;
+	__u32 cnt = 0;
+	int fd;
+
+	for (int i = 0; i < pl->n; i++) {
+		const struct hook *h = &pl->hooks[i];
+		const char *hp = h->path ? h->path : t->host_path;
+
+		if (strcmp(hp, path) || (ret ? (!hook_is_alloc(h) || prog != skel->progs.alloc_return) :
+					      entry_prog(skel, h->kind) != prog))
+			continue;
+		offsets[cnt] = h->file_offset;
+		cookies[cnt] = i | (h->klass << 8) | (h->vaddr << COOKIE_VADDR_SHIFT);
+		cnt++;
+	}
+	if (!cnt)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	a.prog_fd = bpf_program__fd(prog);
+	a.attach_type = ATTACH_UPROBE_MULTI;
+	a.path = (unsigned long)path;
+	a.offsets = (unsigned long)offsets;
+	a.cookies = (unsigned long)cookies;
+	a.cnt = cnt;
+	a.mflags = ret ? UPROBE_MULTI_RETURN : 0;
+	a.pid = t->pid;
+	fd = syscall(__NR_bpf, 28 /* BPF_LINK_CREATE */, &a, sizeof(a));
+	if (fd < 0)
+		return -errno;
+	pl->multi_fds[pl->nmulti++] = fd;
+	return 0;
+}
+
+static int attach_hooks_multi(struct probe_plan *pl, struct pyleak_bpf *skel,
+			      const struct target *t, char *err, size_t errlen)
+{
+	const char *paths[2] = { t->host_path, pl->libc_hooked ? pl->libc_path : NULL };
+	struct bpf_program *p;
+
+	/* return probes first, as in attach_hooks_each() */
+	for (int f = 0; f < 2; f++) {
+		if (!paths[f])
+			continue;
+		int e = attach_multi(pl, skel->progs.alloc_return, paths[f], true, t, skel);
+
+		for (int i = 0; !e && (p = hook_progs(skel, i)); i++)
+			if (p != skel->progs.alloc_return)
+				e = attach_multi(pl, p, paths[f], false, t, skel);
+		if (e) {
+			snprintf(err, errlen, "cannot attach uprobes to %s: %s",
+				 f ? pl->libc_name : t->path, strerror(-e));
+			return -1;
+		}
+	}
+	for (int i = 0; i < pl->n; i++)
+		pl->hooks[i].attached = true;
+	return 0;
+}
+
+int probes_attach_hooks(struct probe_plan *pl, struct pyleak_bpf *skel,
+			const struct target *t, char *err, size_t errlen)
+{
+	if (pl->multi)
+		return attach_hooks_multi(pl, skel, t, err, errlen);
 	for (int i = 0; i < pl->n; i++) {
 		struct hook *h = &pl->hooks[i];
 		LIBBPF_OPTS(bpf_uprobe_opts, o, .bpf_cookie = i | (h->klass << 8) |
@@ -356,6 +479,14 @@ int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 		}
 		h->attached = true;
 	}
+	return 0;
+}
+
+int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
+		  const struct target *t, char *err, size_t errlen)
+{
+	if (probes_attach_hooks(pl, skel, t, err, errlen))
+		return -1;
 	if (pl->gc == GC_USDT) {
 		pl->gc_links[0] = bpf_program__attach_usdt(skel->progs.usdt_gc_start, t->pid,
 							   t->host_path, "python", "gc__start", NULL);
@@ -385,18 +516,89 @@ int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 	return 0;
 }
 
+static void *destroy_link(void *l)
+{
+	bpf_link__destroy(l);
+	return NULL;
+}
+
+/*
+ * Closing a uprobe link waits for a grace period (about 0.1 s here), but
+ * the breakpoint is gone before the wait: close them all at once, each in
+ * its own thread, so detaching costs one wait, not one per link.
+ */
+static void destroy_links(struct bpf_link **links, int n)
+{
+	pthread_t th[2 * MAX_HOOKS + 2];
+	bool started[2 * MAX_HOOKS + 2] = { 0 };
+
+	for (int i = 0; i < n; i++) {
+		if (!links[i])
+			continue;
+		started[i] = !pthread_create(&th[i], NULL, destroy_link, links[i]);
+		if (!started[i])
+			bpf_link__destroy(links[i]);
+	}
+	for (int i = 0; i < n; i++)
+		if (started[i])
+			pthread_join(th[i], NULL);
+}
+
+static void *close_fd(void *fd)
+{
+	close((int)(long)fd);
+	return NULL;
+}
+
+/* Multi links do not share a lock: closing them in parallel costs one wait. */
+static void close_multi(struct probe_plan *pl)
+{
+	pthread_t th[2 * MAX_HOOKS];
+	bool started[2 * MAX_HOOKS] = { 0 };
+
+	for (int i = 0; i < pl->nmulti; i++) {
+		started[i] = !pthread_create(&th[i], NULL, close_fd, (void *)(long)pl->multi_fds[i]);
+		if (!started[i])
+			close(pl->multi_fds[i]);
+	}
+	for (int i = 0; i < pl->nmulti; i++)
+		if (started[i])
+			pthread_join(th[i], NULL);
+	pl->nmulti = 0;
+}
+
+void probes_detach_hooks(struct probe_plan *pl)
+{
+	struct bpf_link *links[2 * MAX_HOOKS];
+	int n = 0;
+
+	close_multi(pl);
+	for (int i = 0; i < pl->n; i++) {
+		links[n++] = pl->hooks[i].entry;
+		links[n++] = pl->hooks[i].ret;
+		pl->hooks[i].entry = pl->hooks[i].ret = NULL;
+		pl->hooks[i].attached = false;
+	}
+	destroy_links(links, n);
+}
+
 void probes_detach(struct probe_plan *pl)
 {
+	struct bpf_link *links[2 * MAX_HOOKS + 2];
+	int n = 0;
+
+	close_multi(pl);
 	for (int i = 0; i < pl->n; i++) {
-		bpf_link__destroy(pl->hooks[i].entry);
-		bpf_link__destroy(pl->hooks[i].ret);
+		links[n++] = pl->hooks[i].entry;
+		links[n++] = pl->hooks[i].ret;
 		pl->hooks[i].entry = pl->hooks[i].ret = NULL;
 		pl->hooks[i].attached = false;
 	}
 	for (int i = 0; i < 2; i++) {
-		bpf_link__destroy(pl->gc_links[i]);
+		links[n++] = pl->gc_links[i];
 		pl->gc_links[i] = NULL;
 	}
+	destroy_links(links, n);
 }
 
 void probes_explain(const struct probe_plan *pl, const struct target *t, FILE *out)

@@ -59,7 +59,20 @@ struct probe_plan {
 	/* pymalloc's own functions hooked from symbols (.symtab or debug file) */
 	bool internal_hooked;
 	char symbols_from[PATH_MAX];	/* where the symbols came from */
+	/* multi-uprobe links (kernel 6.6+): one per program and file */
+	bool multi;
+	int multi_fds[2 * MAX_HOOKS];
+	int nmulti;
 };
+
+/*
+ * Can this kernel attach many uprobes with one link (BPF_TRACE_UPROBE_MULTI,
+ * Linux 6.6)? Closing a link then waits for one grace period, not one per
+ * probe: detaching 40 probes takes 0.1 s instead of 4 s.
+ */
+bool probes_multi_supported(void);
+/* Before the skeleton is loaded: load hook programs for multi links. */
+void probes_prepare(struct pyleak_bpf *skel, bool multi);
 
 /*
  * Decide the hooks for this target's interpreter. libc_path (may be NULL):
@@ -73,6 +86,10 @@ int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_
 int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 		  const struct target *t, char *err, size_t errlen);
 void probes_detach(struct probe_plan *pl);
+/* --sample: the allocator hooks only (GC and shutdown hooks stay). */
+int probes_attach_hooks(struct probe_plan *pl, struct pyleak_bpf *skel,
+			const struct target *t, char *err, size_t errlen);
+void probes_detach_hooks(struct probe_plan *pl);
 /* --explain: the plan and why, without attaching anything. */
 void probes_explain(const struct probe_plan *pl, const struct target *t, FILE *out);
 bool hook_is_alloc(const struct hook *h);

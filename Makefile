@@ -16,7 +16,7 @@ BIN      := pyleakbpf
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
 	    -Ibpf -I$(OUT) -Iuser
-LDLIBS   := -lbpf -lelf -lz -lpthread
+LDLIBS   := -lbpf -lelf -lz -lpthread -lm
 
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
 	      -Ivmlinux -Ibpf -I/usr/include/$(MULTIARCH)

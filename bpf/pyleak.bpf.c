@@ -29,6 +29,19 @@ char LICENSE[] SEC("license") = "GPL";
 #define FLOOR()	do { } while (0)
 #endif
 
+/*
+ * --sample: the loader attaches the allocator hooks for short windows,
+ * then keeps the free hooks a while longer (the tail), so blocks that live
+ * a short time are seen dying. in_window is WIN_ALL once every hook is
+ * attached, WIN_FREES in the tail, 0 before anything is detached;
+ * window_gen tells calls cut by a detach from new ones.
+ */
+#define WIN_ALL		1
+#define WIN_FREES	2
+const volatile __u32 sampling = 0;
+__u32 in_window = 0;
+__u32 window_gen = 0;
+
 /* Sizes are set by the loader before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -98,6 +111,18 @@ static __always_inline void count(__u32 idx)
 
 	if (v)
 		(*v)++;
+}
+
+/* Allocations are recorded: always, or inside a --sample window. */
+static __always_inline int recording(void)
+{
+	return !sampling || in_window == WIN_ALL;
+}
+
+/* Frees are: always, or in a window and its tail. */
+static __always_inline int recording_frees(void)
+{
+	return !sampling || in_window;
 }
 
 /* The target's proc_info, or NULL if this process is not traced. */
@@ -291,6 +316,8 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 arg,
 	struct nest_level *l;
 	__u32 d;
 
+	if (!recording())
+		return 0;
 	p = traced(tgid);
 	if (!p)
 		return 0;
@@ -314,8 +341,8 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 arg,
 			return 0;
 		}
 	}
-	if (f->gen != p->window_gen) {
-		f->gen = p->window_gen;
+	if (f->gen != window_gen) {
+		f->gen = window_gen;
 		f->depth = 0;
 	}
 	d = pop_stale(f, sp);
@@ -432,6 +459,8 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	__u32 d;
 
 	FLOOR();
+	if (!recording())
+		return 0;
 	p = traced(tgid);
 	if (!p || !p->runtime_addr)
 		return 0;
@@ -486,7 +515,7 @@ static __always_inline int free_block(struct pt_regs *ctx, __u64 ptr)
 	__u32 tgid = pid_tgid >> 32;
 	struct proc_info *p;
 
-	if (!ptr)
+	if (!ptr || !recording_frees())
 		return 0;
 	p = traced(tgid);
 	if (!p)
@@ -526,7 +555,7 @@ int BPF_KPROBE(gc_del_enter, __u64 op)
 	int in_gc;
 
 	FLOOR();
-	if (!op)
+	if (!op || !recording_frees())
 		return 0;
 	p = traced(tgid);
 	if (!p)
@@ -636,32 +665,4 @@ SEC("uretprobe")
 int BPF_KRETPROBE(collect_return, long ret)
 {
 	return gc_done(ret);
-}
-
-/* --- --sample: how much of the target's user time the windows saw -------- */
-
-/* Set by the loader: 1 while the allocator hooks are attached. */
-__u32 in_window = 0;
-
-/*
- * A CPU-clock sample of a target thread. Samples in user mode measure the
- * target's own work, without the traps our hooks add (kernel mode): the
- * share of that work done inside windows is the share of allocations the
- * windows saw.
- */
-SEC("perf_event")
-int cpu_sample(struct bpf_perf_event_data *ctx)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	/* the context allows 8-byte loads of the saved registers only */
-	__u64 cs = *(volatile __u64 *)&ctx->regs.cs;
-	int user = (cs & 3) == 3;
-
-	if (!bpf_map_lookup_elem(&procs, &tgid))
-		return 0;
-	if (in_window)
-		count(MAX_HOOKS + (user ? CNT_CPU_IN_USER : CNT_CPU_IN_KERNEL));
-	else
-		count(MAX_HOOKS + (user ? CNT_CPU_OUT_USER : CNT_CPU_OUT_KERNEL));
-	return 0;
 }

@@ -92,9 +92,7 @@ struct proc_info {
 	/* launch mode (we are the parent): stop the target at Py_FinalizeEx
 	 * so the last report can still read its memory */
 	__u32 stop_at_final;
-	/* --sample: bumped at each window; calls pending from an earlier
-	 * window were cut by the detach and are forgotten */
-	__u32 window_gen;
+	__u32 pad2;
 };
 
 /* A captured Python stack, innermost frame first. */
@@ -176,11 +174,6 @@ enum counter {
 	CNT_NEW_STACK_LOST,	/* new-stack notification dropped (ring full) */
 	CNT_GC_EVENT_LOST,	/* GC event dropped (ring full) */
 	CNT_GC_UNMATCHED,	/* gc done without a start (attached mid-collection) */
-	/* --sample: CPU-clock samples of the target, by window and mode */
-	CNT_CPU_IN_USER,
-	CNT_CPU_IN_KERNEL,
-	CNT_CPU_OUT_USER,
-	CNT_CPU_OUT_KERNEL,
 	CNT__MAX,
 };
 

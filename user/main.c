@@ -39,6 +39,8 @@ struct options {
 	long max_allocs;
 	long max_stacks;
 	bool verbose;
+	double sample_pct;		/* --sample: % of wall time with hooks attached */
+	double window_ms;		/* --window */
 	const char *outfile;
 	struct report_opts rep;
 };
@@ -100,6 +102,10 @@ static void usage(FILE *f)
 "      --max-allocs N    live blocks tracked (default 524288)\n"
 "      --max-stacks N    distinct stacks kept (default 32768; each up to\n"
 "                        1.6 KiB of kernel memory)\n"
+"      --sample PCT      low overhead: attach the allocator hooks only PCT%% of\n"
+"                        the time, in short windows at random moments, and\n"
+"                        scale what they saw (estimates with error bounds)\n"
+"      --window MS       --sample window length (default 20 ms)\n"
 "  -v, --verbose         libbpf messages\n"
 "  -h, --help            this help\n"
 "Reports are written at Ctrl-C/SIGTERM, at -d, every interval, and when the\n"
@@ -130,7 +136,8 @@ static int parse_num(const char *s, double *v, double min)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS, OPT_GC, OPT_CYCLES, OPT_MALLOC, OPT_EXPLAIN,
-	       OPT_OLDER, OPT_COUNT, OPT_JSON, OPT_SVG, OPT_PPROF, OPT_SUSPECTS, OPT_NOTYPES };
+	       OPT_OLDER, OPT_COUNT, OPT_JSON, OPT_SVG, OPT_PPROF, OPT_SUSPECTS, OPT_NOTYPES,
+	       OPT_SAMPLE, OPT_WINDOW };
 	static const struct option lo[] = {
 		{ "pid", required_argument, 0, 'p' },
 		{ "duration", required_argument, 0, 'd' },
@@ -142,6 +149,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "pprof", required_argument, 0, OPT_PPROF },
 		{ "suspects", no_argument, 0, OPT_SUSPECTS },
 		{ "no-types", no_argument, 0, OPT_NOTYPES },
+		{ "sample", required_argument, 0, OPT_SAMPLE },
+		{ "window", required_argument, 0, OPT_WINDOW },
 		{ "output", required_argument, 0, 'o' },
 		{ "full-path", no_argument, 0, OPT_FULL },
 		{ "gc", no_argument, 0, OPT_GC },
@@ -214,6 +223,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_NOTYPES:
 			o->rep.no_types = true;
 			break;
+		case OPT_SAMPLE:
+			if (parse_num(optarg, &v, 0) || v <= 0 || v > 50)
+				return die("invalid --sample: %s (a percentage, above 0 and at most 50)",
+					   optarg);
+			o->sample_pct = v;
+			break;
+		case OPT_WINDOW:
+			if (parse_num(optarg, &v, 1) || v > 10000)
+				return die("invalid --window: %s (milliseconds, 1 to 10000)", optarg);
+			o->window_ms = v;
+			break;
 		case OPT_GC:
 			o->rep.gc = true;
 			break;
@@ -272,6 +292,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return die("--json and --folded are two formats: pick one");
 	if (o->rep.suspects && o->rep.cycles)
 		return die("--suspects and --cycles rank sites differently: pick one");
+	if (o->window_ms && !o->sample_pct)
+		return die("--window goes with --sample");
 	if (o->malloc_mode && !o->cmd)
 		return die("--malloc needs launch mode (-- COMMAND): PYTHONMALLOC is read at startup");
 	return 0;
@@ -357,6 +379,85 @@ static int child_status(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/*
+ * --sample: a window has every hook attached for window_ns, then only the
+ * free hooks for as long again (the tail), so the blocks it saw allocated
+ * that die soon are seen dying; then nothing until the next period.
+ */
+enum win_state { WIN_CLOSED, WIN_OPEN, WIN_TAIL };
+#define BPF_WIN_ALL	1	/* in_window values, as in pyleak.bpf.c */
+#define BPF_WIN_FREES	2
+
+struct window {
+	enum win_state state;
+	uint64_t period_start;		/* the current period of window_ns / duty */
+	uint64_t start, end;		/* the window in it */
+};
+
+/* Place the window of the period starting at from at a random moment. */
+static void sched_window(const struct sampling *sm, struct window *w, uint64_t from)
+{
+	uint64_t period = (uint64_t)(sm->window_ns / sm->duty);
+	uint64_t busy = 2 * sm->window_ns;	/* window and tail */
+	uint64_t slack = period > busy ? period - busy : 0;
+
+	w->period_start = from;
+	w->start = from + (slack ? (((uint64_t)random() << 31) ^ random()) % slack : 0);
+	w->end = w->start + sm->window_ns;
+}
+
+static int poll_ms(const struct window *w)
+{
+	uint64_t now = now_ns(), at = w->state == WIN_CLOSED ? w->start : w->end;
+	int64_t ms = at > now ? (int64_t)((at - now) / 1000000) : 0;
+
+	return ms > 100 ? 100 : (int)ms;
+}
+
+/* Detach everything still attached; the window is over. */
+static void window_close(struct session *s, struct window *w, struct probe_plan *pl,
+			 struct pyleak_bpf *skel)
+{
+	if (w->state == WIN_OPEN)
+		s->sample.in_window_ns += now_ns() - w->start;
+	skel->bss->in_window = 0;
+	w->state = WIN_CLOSED;
+	probes_detach_hooks(pl);
+}
+
+/* Open a window, start its tail, or close it, when its time has come. */
+static int window_step(struct session *s, struct window *w, struct probe_plan *pl,
+		       struct pyleak_bpf *skel, struct target *t)
+{
+	uint64_t now = now_ns();
+	char err[512];
+
+	if (w->state == WIN_CLOSED && now >= w->start) {
+		skel->bss->window_gen++;
+		if (probes_attach_hooks(pl, skel, t, err, sizeof(err))) {
+			probes_detach_hooks(pl);
+			return die("%s", err);
+		}
+		w->start = now_ns();	/* the window counts from here */
+		w->end = w->start + s->sample.window_ns;
+		w->state = WIN_OPEN;
+		skel->bss->in_window = BPF_WIN_ALL;
+	} else if (w->state == WIN_OPEN && now >= w->end) {
+		/* stop recording allocations before their hooks go */
+		skel->bss->in_window = BPF_WIN_FREES;
+		s->sample.in_window_ns += now - w->start;
+		s->sample.windows++;
+		probes_detach_alloc_hooks(pl);
+		w->state = WIN_TAIL;
+		w->end = now_ns() + s->sample.window_ns;
+	} else if (w->state == WIN_TAIL && now >= w->end) {
+		window_close(s, w, pl, skel);
+		sched_window(&s->sample, w, w->period_start +
+			     (uint64_t)(s->sample.window_ns / s->sample.duty));
+	}
+	return 0;
+}
+
 /* Has the target entered Py_FinalizeEx (the BPF side's flag)? */
 static bool finalizing(struct pyleak_bpf *skel, int tgid)
 {
@@ -379,6 +480,7 @@ static int run(struct options *o)
 	bool have_libc;
 	uint64_t deadline = 0, next = 0, next_status = 0;
 	bool live = false, paused = false;
+	struct window win = { 0 };
 	int ret = 1, tgid, gate = -1;
 	pid_t child = 0;
 
@@ -429,6 +531,7 @@ static int run(struct options *o)
 	}
 	plan.multi = probes_multi_supported();
 	probes_prepare(skel, plan.multi);
+	skel->rodata->sampling = o->sample_pct > 0;
 	bpf_map__set_max_entries(skel->maps.allocs, o->max_allocs);
 	bpf_map__set_max_entries(skel->maps.stacks, o->max_stacks);
 	/* room beyond the stacks for the [lost stack] site */
@@ -480,7 +583,13 @@ static int run(struct options *o)
 		die("cannot open the ring buffer: %s", strerror(errno));
 		goto out_sym;
 	}
-	if (probes_attach(&plan, skel, &t, err, sizeof(err))) {
+	if (o->sample_pct) {
+		s.sample = (struct sampling){
+			.on = true, .duty = o->sample_pct / 100,
+			.window_ns = (uint64_t)((o->window_ms ? o->window_ms : 20) * 1e6),
+		};
+		probes_attach_gc(&plan, skel, &t);
+	} else if (probes_attach(&plan, skel, &t, err, sizeof(err))) {
 		die("%s", err);
 		goto out_rb;
 	}
@@ -508,6 +617,8 @@ static int run(struct options *o)
 		plan.libc_malloc ? " [PYTHONMALLOC=malloc: libc malloc hooked]" :
 		plan.allocator_inlined ? " [pymalloc inlined: partial coverage]" : "",
 		gc_source_name(plan.gc));
+	if (s.sample.on)
+		sched_window(&s.sample, &win, s.start_ns);
 	if (o->duration)
 		deadline = s.start_ns + (uint64_t)(o->duration * 1e9);
 	if (o->interval)
@@ -518,8 +629,12 @@ static int run(struct options *o)
 	while (!stop) {
 		uint64_t now;
 
-		if (ring_buffer__poll(rb, 100) < 0 && errno != EINTR)
+		if (ring_buffer__poll(rb, s.sample.on ? poll_ms(&win) : 100) < 0 && errno != EINTR)
 			break;
+		if (s.sample.on && window_step(&s, &win, &plan, skel, &t)) {
+			ret = 1;
+			break;
+		}
 		sym.epoch++;	/* code objects are re-checked once per batch */
 		target_refresh(&t);
 		now = now_ns();
@@ -548,6 +663,8 @@ static int run(struct options *o)
 		}
 	}
 	ring_buffer__consume(rb);
+	if (s.sample.on && win.state != WIN_CLOSED)
+		window_close(&s, &win, &plan, skel);
 	if (live)
 		report_status_clear(stderr);
 	report_write(&s, &o->rep, paused ? "interpreter shutting down; paused for this report" :

@@ -413,6 +413,10 @@ static int attach_multi(struct probe_plan *pl, struct bpf_program *prog, const c
 	fd = syscall(__NR_bpf, 28 /* BPF_LINK_CREATE */, &a, sizeof(a));
 	if (fd < 0)
 		return -errno;
+	pl->multi_free[pl->nmulti] = prog == skel->progs.free_enter ||
+				     prog == skel->progs.free_ctx_enter ||
+				     prog == skel->progs.gc_del_enter ||
+				     prog == skel->progs.finalize_enter;
 	pl->multi_fds[pl->nmulti++] = fd;
 	return 0;
 }
@@ -487,6 +491,12 @@ int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 {
 	if (probes_attach_hooks(pl, skel, t, err, errlen))
 		return -1;
+	probes_attach_gc(pl, skel, t);
+	return 0;
+}
+
+void probes_attach_gc(struct probe_plan *pl, struct pyleak_bpf *skel, const struct target *t)
+{
 	if (pl->gc == GC_USDT) {
 		pl->gc_links[0] = bpf_program__attach_usdt(skel->progs.usdt_gc_start, t->pid,
 							   t->host_path, "python", "gc__start", NULL);
@@ -513,7 +523,6 @@ int probes_attach(struct probe_plan *pl, struct pyleak_bpf *skel,
 			 gc_source_name(pl->gc), strerror(e));
 		pl->gc = GC_NONE;
 	}
-	return 0;
 }
 
 static void *destroy_link(void *l)
@@ -550,30 +559,42 @@ static void *close_fd(void *fd)
 	return NULL;
 }
 
-/* Multi links do not share a lock: closing them in parallel costs one wait. */
-static void close_multi(struct probe_plan *pl)
+/*
+ * Multi links do not share a lock: closing them in parallel costs one wait.
+ * allocs_only: close the links of allocation programs, keep the others.
+ */
+static void close_multi(struct probe_plan *pl, bool allocs_only)
 {
 	pthread_t th[2 * MAX_HOOKS];
 	bool started[2 * MAX_HOOKS] = { 0 };
+	int keep = 0;
 
 	for (int i = 0; i < pl->nmulti; i++) {
+		if (allocs_only && pl->multi_free[i])
+			continue;
 		started[i] = !pthread_create(&th[i], NULL, close_fd, (void *)(long)pl->multi_fds[i]);
 		if (!started[i])
 			close(pl->multi_fds[i]);
 	}
-	for (int i = 0; i < pl->nmulti; i++)
-		if (started[i])
+	for (int i = 0; i < pl->nmulti; i++) {
+		if (allocs_only && pl->multi_free[i]) {
+			pl->multi_fds[keep] = pl->multi_fds[i];
+			pl->multi_free[keep++] = true;
+		} else if (started[i]) {
 			pthread_join(th[i], NULL);
-	pl->nmulti = 0;
+		}
+	}
+	pl->nmulti = keep;
 }
 
-void probes_detach_hooks(struct probe_plan *pl)
+static void detach_each(struct probe_plan *pl, bool allocs_only)
 {
 	struct bpf_link *links[2 * MAX_HOOKS];
 	int n = 0;
 
-	close_multi(pl);
 	for (int i = 0; i < pl->n; i++) {
+		if (allocs_only && !hook_is_alloc(&pl->hooks[i]))
+			continue;
 		links[n++] = pl->hooks[i].entry;
 		links[n++] = pl->hooks[i].ret;
 		pl->hooks[i].entry = pl->hooks[i].ret = NULL;
@@ -582,12 +603,29 @@ void probes_detach_hooks(struct probe_plan *pl)
 	destroy_links(links, n);
 }
 
+void probes_detach_alloc_hooks(struct probe_plan *pl)
+{
+	close_multi(pl, true);
+	detach_each(pl, true);
+	for (int i = 0; i < pl->n; i++)
+		if (hook_is_alloc(&pl->hooks[i]))
+			pl->hooks[i].attached = false;
+}
+
+void probes_detach_hooks(struct probe_plan *pl)
+{
+	close_multi(pl, false);
+	detach_each(pl, false);
+	for (int i = 0; i < pl->n; i++)
+		pl->hooks[i].attached = false;
+}
+
 void probes_detach(struct probe_plan *pl)
 {
 	struct bpf_link *links[2 * MAX_HOOKS + 2];
 	int n = 0;
 
-	close_multi(pl);
+	close_multi(pl, false);
 	for (int i = 0; i < pl->n; i++) {
 		links[n++] = pl->hooks[i].entry;
 		links[n++] = pl->hooks[i].ret;

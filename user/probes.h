@@ -62,6 +62,7 @@ struct probe_plan {
 	/* multi-uprobe links (kernel 6.6+): one per program and file */
 	bool multi;
 	int multi_fds[2 * MAX_HOOKS];
+	bool multi_free[2 * MAX_HOOKS];	/* the link runs a free program */
 	int nmulti;
 };
 
@@ -90,6 +91,10 @@ void probes_detach(struct probe_plan *pl);
 int probes_attach_hooks(struct probe_plan *pl, struct pyleak_bpf *skel,
 			const struct target *t, char *err, size_t errlen);
 void probes_detach_hooks(struct probe_plan *pl);
+/* --sample's tail: detach the allocation hooks, keep the free hooks. */
+void probes_detach_alloc_hooks(struct probe_plan *pl);
+/* The GC source alone; on failure the plan says GC data is unavailable. */
+void probes_attach_gc(struct probe_plan *pl, struct pyleak_bpf *skel, const struct target *t);
 /* --explain: the plan and why, without attaching anything. */
 void probes_explain(const struct probe_plan *pl, const struct target *t, FILE *out);
 bool hook_is_alloc(const struct hook *h);

@@ -4,6 +4,7 @@
  * user sees (the symbolized stack), ranked by outstanding bytes.
  */
 #include <errno.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct site {
 	struct type_count types[SITE_TYPES];
 	int ntypes;
 	uint64_t typed;			/* blocks classified */
+	uint64_t sampled;		/* --sample: outstanding blocks actually seen */
 };
 
 uint64_t now_ns(void)
@@ -249,6 +251,7 @@ struct coverage {
 	bool heap_known;		/* the pymalloc heap could be read */
 	int64_t heap_growth;		/* pymalloc bytes in use: now - at start */
 	uint64_t small_tracked;		/* outstanding pymalloc blocks we track, by size class */
+	uint64_t small_blocks;		/* how many */
 	uint64_t large_tracked;		/* outstanding blocks outside pymalloc we track */
 	uint64_t heap_now;
 };
@@ -270,7 +273,75 @@ struct snapshot {
 	size_t ntypes;
 	uint64_t typed, not_objects, unreadable;
 	bool types_read;
+	struct sample_scale scale;	/* --sample; k = 1 otherwise */
 };
+
+/*
+ * --sample: the windows see some unknown share f of the allocations (the
+ * target runs far slower inside them, so it is not their share of the
+ * time). The pymalloc heap, read from outside, grew by G while tracing;
+ * the sampled blocks still outstanding in it hold S: f is taken as S / G,
+ * and every sampled figure is scaled by k = G / S. The error is that of
+ * the number of sampled blocks behind S (Poisson).
+ */
+static void sample_scale(const struct session *s, const struct snapshot *snap,
+			 struct sample_scale *out)
+{
+	const struct coverage *c = &snap->cov;
+
+	memset(out, 0, sizeof(*out));
+	out->k = out->f = 1;
+	if (!s->sample.on)
+		return;
+	out->k = out->f = 0;
+	out->growth = c->heap_growth;
+	out->seen = c->small_tracked;
+	out->seen_blocks = c->small_blocks;
+	if (!c->heap_known || c->heap_growth <= 0 || !c->small_tracked ||
+	    (uint64_t)c->heap_growth < c->small_tracked)
+		return;
+	out->k = (double)c->heap_growth / c->small_tracked;
+	out->f = 1 / out->k;
+	out->f_rel_err = 1 / sqrt((double)c->small_blocks);
+}
+
+/* Sampled counts -> estimates for the whole target. */
+static void apply_scale(struct snapshot *snap)
+{
+	double k = snap->scale.k;
+
+	for (size_t i = 0; i < snap->n; i++) {
+		struct site *si = &snap->sites[i];
+
+		si->sampled = si->out_count > 0 ? si->out_count : 0;
+		si->out_bytes = llround(si->out_bytes * k);
+		si->out_count = llround(si->out_count * k);
+		si->total_bytes = llround(si->total_bytes * k);
+		si->total_count = llround(si->total_count * k);
+		si->gc_bytes = llround(si->gc_bytes * k);
+		si->gc_count = llround(si->gc_count * k);
+		for (int j = 0; j < si->ntypes; j++) {
+			si->types[j].count = llround(si->types[j].count * k);
+			si->types[j].bytes = llround(si->types[j].bytes * k);
+		}
+	}
+	for (size_t i = 0; i < snap->ntypes; i++) {
+		snap->types[i].count = llround(snap->types[i].count * k);
+		snap->types[i].bytes = llround(snap->types[i].bytes * k);
+	}
+	snap->cov.small_tracked = llround(snap->cov.small_tracked * k);
+	snap->cov.large_tracked = llround(snap->cov.large_tracked * k);
+}
+
+/* 95% bound of a site's estimate, relative. */
+static double site_err95(const struct snapshot *snap, const struct site *si)
+{
+	double r = snap->scale.f_rel_err * snap->scale.f_rel_err;
+
+	if (si->sampled)
+		r += 1.0 / si->sampled;
+	return 1.96 * sqrt(r);
+}
 
 static void read_counters(struct session *s, uint64_t *out)
 {
@@ -367,9 +438,10 @@ static void scan_blocks(struct session *s, const struct report_opts *o,
 			if (!idx || keys[i].tgid != (uint32_t)s->t->pid)
 				continue;
 			/* coverage counts every outstanding block, --older or not */
-			if (cls)
+			if (cls) {
 				snap->cov.small_tracked += cls;
-			else
+				snap->cov.small_blocks++;
+			} else
 				snap->cov.large_tracked += vals[i].size;
 			if (o->older_ns && vals[i].ts_ns > cutoff)
 				continue;
@@ -732,12 +804,15 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 		read_types(s, snap, &bl);
 	free(bl.b);
 	read_coverage(s, snap);
+	read_counters(s, snap->counters);
+	sample_scale(s, snap, &snap->scale);
+	if (s->sample.on && snap->scale.k)
+		apply_scale(snap);
 	update_history(s, snap, (now_ns() - s->start_ns) / 1e9);
 	if (snap->n)
 		qsort(snap->sites, snap->n, sizeof(*snap->sites),
 		      o->cycles ? cmp_gc_bytes : o->suspects ? cmp_score : cmp_bytes);
 	/* the id -> index map is stale after sorting; it is not used again */
-	read_counters(s, snap->counters);
 	return 0;
 }
 
@@ -920,10 +995,6 @@ static const char *counter_names[CNT__MAX] = {
 	[CNT_NEW_STACK_LOST] = "new-stack notices dropped (symbolized at report time)",
 	[CNT_GC_EVENT_LOST] = "GC events dropped (ring buffer full)",
 	[CNT_GC_UNMATCHED] = "GC ends without a start (attached mid-collection)",
-	[CNT_CPU_IN_USER] = "CPU samples of the target in user mode, hooks attached (--sample)",
-	[CNT_CPU_IN_KERNEL] = "CPU samples of the target in the kernel, hooks attached (--sample)",
-	[CNT_CPU_OUT_USER] = "CPU samples of the target in user mode, hooks detached (--sample)",
-	[CNT_CPU_OUT_KERNEL] = "CPU samples of the target in the kernel, hooks detached (--sample)",
 };
 
 static char *signed_bytes(int64_t v, char *buf, size_t len)
@@ -1071,6 +1142,32 @@ static void write_coverage(const struct session *s, const struct snapshot *snap,
 		"  keeps in its arenas after frees (RSS can stay high with nothing outstanding).\n");
 }
 
+static void write_sampling(const struct session *s, const struct snapshot *snap, FILE *out)
+{
+	const struct sample_scale *sc = &snap->scale;
+	char b1[32], b2[32];
+
+	fprintf(out, "SAMPLED (--sample): allocator hooks attached in %d windows of %.0f ms, %.1f%% "
+		"of the time.\n", s->sample.windows, s->sample.window_ns / 1e6,
+		100.0 * s->sample.in_window_ns / (now_ns() - s->start_ns + 1));
+	if (!sc->k) {
+		fprintf(out, "  no estimate yet: the pymalloc heap grew %s and the sampled blocks "
+			"still outstanding in it hold %s;\n  the figures below are what the "
+			"windows saw, not scaled\n", signed_bytes(sc->growth, b1, sizeof(b1)),
+			human_bytes(sc->seen, b2, sizeof(b2)));
+		return;
+	}
+	fprintf(out, "  estimates: what the windows saw x %.0f. The pymalloc heap grew %s while "
+		"tracing\n  and the %s sampled blocks still outstanding in it hold 1/%.0f of that, "
+		"so the\n  windows saw about %.4f%% of the allocations (+/-%.0f%%). Assumes the "
+		"growth is\n  made of kinds the hooks see (every kind on builds without LTO). "
+		"Blocks allocated\n  in a window and freed between windows are found dead when "
+		"their address is\n  freed or reused in a later window.\n",
+		sc->k, signed_bytes(sc->growth, b1, sizeof(b1)),
+		thousands(sc->seen_blocks, b2, sizeof(b2)), sc->k, 100 * sc->f,
+		196 * sc->f_rel_err);
+}
+
 static void write_text(struct session *s, const struct report_opts *o,
 		       const struct snapshot *snap, const char *reason)
 {
@@ -1106,6 +1203,8 @@ static void write_text(struct session *s, const struct report_opts *o,
 	if (o->older_ns)
 		fprintf(out, "only blocks older than %.1f s are counted as outstanding (--older)\n",
 			o->older_ns / 1e9);
+	if (s->sample.on)
+		write_sampling(s, snap, out);
 
 	if (o->cycles) {
 		write_cycles(s, o, snap, out);
@@ -1136,6 +1235,10 @@ static void write_text(struct session *s, const struct report_opts *o,
 			fprintf(out, " (%" PRId64 " bytes; %s allocated in %s block%s while tracing)\n",
 				si->out_bytes, human_bytes(si->total_bytes, b3, sizeof(b3)),
 				thousands(si->total_count, b4, sizeof(b4)), si->total_count == 1 ? "" : "s");
+			if (s->sample.on)
+				fprintf(out, "  estimate: +/-%.0f%% (95%%), from %s sampled block%s\n",
+					100 * site_err95(snap, si), thousands(si->sampled, b1, sizeof(b1)),
+					si->sampled == 1 ? "" : "s");
 			write_site_info(s, o, si, out);
 			write_frames(si, o, out);
 		}

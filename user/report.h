@@ -56,6 +56,25 @@ struct gc_gen_stats {
 	uint64_t collections_at_last_report;
 };
 
+/* --sample: hooks attached in short windows only. */
+struct sampling {
+	bool on;
+	double duty;			/* share of wall time in windows */
+	uint64_t window_ns;
+	int windows;			/* windows so far */
+	uint64_t in_window_ns;		/* wall time spent in windows */
+};
+
+/* The scale of a sampled report: estimates = sampled x k. */
+struct sample_scale {
+	double k;			/* 1 / share of the allocations seen; 0: unknown */
+	double f;			/* that share */
+	double f_rel_err;		/* its relative standard error */
+	int64_t growth;			/* pymalloc heap growth it is calibrated on */
+	uint64_t seen;			/* sampled outstanding pymalloc bytes */
+	uint64_t seen_blocks;
+};
+
 /* What a report is made from. */
 struct session {
 	struct target *t;
@@ -74,7 +93,10 @@ struct session {
 	uint64_t *type_prev;		/* per type index: count at the previous report */
 	size_t ntype_prev;
 	struct heap_usage *heap0;	/* pymalloc heap when tracing began, or NULL */
+	struct sampling sample;
 };
+
+
 
 /* The live status line on a terminal, and its erasure before a report. */
 void report_status(struct session *s, FILE *tty);

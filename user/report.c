@@ -1329,6 +1329,10 @@ static void write_json(struct session *s, const struct report_opts *o,
 	json_str(out, s->mode);
 	fprintf(out, ",\"report\":%d,\"reason\":", s->reports + 1);
 	json_str(out, reason);
+	if (s->sample.on)
+		fprintf(out, ",\"sampled\":{\"windows\":%d,\"window_s\":%.3f,\"scale\":%.3f,"
+			"\"seen_share\":%.8f,\"heap_growth_bytes\":%" PRId64 "}", s->sample.windows,
+			s->sample.window_ns / 1e9, snap->scale.k, snap->scale.f, snap->scale.growth);
 	fprintf(out, ",\"elapsed_s\":%.3f,\"older_s\":%.3f,\"unit\":\"bytes\","
 		"\"outstanding_bytes\":%" PRId64 ",\"outstanding_blocks\":%" PRId64 ",\"sites\":[",
 		(now_ns() - s->start_ns) / 1e9, o->older_ns / 1e9, ob, oc);
@@ -1347,11 +1351,13 @@ static void write_json(struct session *s, const struct report_opts *o,
 			",\"gc_freed_bytes\":%" PRIu64 ",\"gc_freed_objects\":%" PRIu64
 			",\"oldest_s\":%.3f,\"change_since_previous\":%" PRId64
 			",\"change_since_first\":%" PRId64 ",\"suspect_score\":%.3f"
-			",\"grew_intervals\":%d,\"intervals\":%d,\"types\":[",
+			",\"grew_intervals\":%d,\"intervals\":%d,\"sampled_blocks\":%" PRIu64
+			",\"err95\":%.4f,\"types\":[",
 			si->out_bytes, si->out_count, si->total_bytes, si->total_count,
 			si->gc_bytes, si->gc_count,
 			si->oldest_ns ? (now_ns() - si->oldest_ns) / 1e9 : 0.0,
-			si->d_prev, si->d_first, si->sus.score, si->sus.grew, si->sus.intervals);
+			si->d_prev, si->d_first, si->sus.score, si->sus.grew, si->sus.intervals,
+			si->sampled, s->sample.on ? site_err95(snap, si) : 0.0);
 		for (int j = 0; j < si->ntypes; j++) {
 			fprintf(out, "%s{\"type\":", j ? "," : "");
 			json_str(out, type_name(s, si->types[j].type));

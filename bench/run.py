@@ -49,7 +49,7 @@ SIZES = {
 }
 THREADS = 4
 KEEP_PER_STACK = 10
-BIG_MAPS = ["--max-stacks", "131072", "--max-allocs", "1100000"]
+BIG_MAPS = ["--max-stacks", "131072", "--max-allocs", "1100000", "--map-budget", "512"]
 
 # name -> (label, interpreter -X options, tracer command or None)
 CONFIGS = {
@@ -58,7 +58,7 @@ CONFIGS = {
     "tm25": ("-X tracemalloc=25", ["-X", "tracemalloc=25"], None),
     "exact": ("pyleakbpf (exact)", [], [str(TOOL)]),
     "floor": ("floor: same hooks, empty BPF", [], [str(FLOOR)]),
-    "sample": ("pyleakbpf --sample", [], [str(TOOL), "--sample"]),
+    "sample": ("pyleakbpf --sample 2", [], [str(TOOL), "--sample", "2"]),
     "exact-big": ("pyleakbpf " + " ".join(BIG_MAPS), [], [str(TOOL), *BIG_MAPS]),
 }
 

@@ -74,7 +74,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 4096);
 	__type(key, __u32);			/* tid */
 	__type(value, struct inflight);
 } inflight SEC(".maps");

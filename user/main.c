@@ -36,8 +36,9 @@ struct options {
 	double duration;
 	double interval;
 	int count;
-	long max_allocs;
+	long max_allocs;		/* 0: as many as the budget leaves */
 	long max_stacks;
+	double map_budget_mib;
 	bool verbose;
 	double sample_pct;		/* --sample: % of wall time with hooks attached */
 	double window_ms;		/* --window */
@@ -99,9 +100,11 @@ static void usage(FILE *f)
 "      --older SECS      only blocks older than SECS count as outstanding\n"
 "      --explain         print the probe plan (hooks, why, GC source) and exit\n"
 "      --full-path       full file names in frames\n"
-"      --max-allocs N    live blocks tracked (default 524288)\n"
-"      --max-stacks N    distinct stacks kept (default 32768; each up to\n"
-"                        1.6 KiB of kernel memory)\n"
+"      --max-stacks N    distinct stacks kept (default 16384; each up to\n"
+"                        1.7 KiB of kernel memory)\n"
+"      --max-allocs N    live blocks tracked (112 bytes each; default: as many\n"
+"                        as the map budget leaves, about 300,000)\n"
+"      --map-budget MIB  kernel memory all maps may take at most (default 64)\n"
 "      --sample PCT      low overhead: attach the allocator hooks only PCT%% of\n"
 "                        the time, in short windows at random moments, and\n"
 "                        scale what they saw (estimates with error bounds)\n"
@@ -133,11 +136,55 @@ static int parse_num(const char *s, double *v, double min)
 	return errno || end == s || *end || *v < min ? -1 : 0;
 }
 
+/*
+ * Worst-case kernel memory, as bpftool reports it (memlock): a live block
+ * takes 112 bytes plus 8 per hash bucket (a power of two); a stack 1.6 KiB
+ * at most (its map fills on demand) plus 136 for its aggregates; the rest
+ * (in-flight calls, ring buffer, ...) about 3 MiB.
+ */
+#define STACK_BYTES	(1616 + 136)
+#define FIXED_BYTES	(3 * 1024 * 1024)
+
+static double allocs_bytes(long n)
+{
+	double buckets = 1;
+
+	while (buckets < n)
+		buckets *= 2;
+	return 112.0 * n + 8 * buckets;
+}
+
+/* Size the maps to the budget; a clear error if explicit sizes exceed it. */
+static int map_sizes(struct options *o)
+{
+	double budget = (o->map_budget_mib ? o->map_budget_mib : 64) * 1024 * 1024;
+	double stacks = (double)o->max_stacks * STACK_BYTES, need;
+	long n;
+
+	if (!o->max_allocs) {
+		n = (long)((budget - FIXED_BYTES - stacks) / 112) & ~4095L;
+		while (n >= 4096 && FIXED_BYTES + stacks + allocs_bytes(n) > budget)
+			n -= 4096;
+		if (n < 4096)
+			return die("--map-budget %.0f MiB leaves no room for live blocks with %ld "
+				   "stacks (%.0f MiB): raise it or lower --max-stacks",
+				   budget / 1048576, o->max_stacks, stacks / 1048576);
+		o->max_allocs = n;
+		return 0;
+	}
+	need = FIXED_BYTES + stacks + allocs_bytes(o->max_allocs);
+	if (need > budget)
+		return die("--max-allocs %ld and --max-stacks %ld need up to %.0f MiB of kernel "
+			   "memory, over --map-budget %.0f MiB", o->max_allocs, o->max_stacks,
+			   need / 1048576, budget / 1048576);
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_FULL = 256, OPT_MAXA, OPT_MAXS, OPT_GC, OPT_CYCLES, OPT_MALLOC, OPT_EXPLAIN,
 	       OPT_OLDER, OPT_COUNT, OPT_JSON, OPT_SVG, OPT_PPROF, OPT_SUSPECTS, OPT_NOTYPES,
-	       OPT_SAMPLE, OPT_WINDOW };
+	       OPT_SAMPLE, OPT_WINDOW, OPT_BUDGET };
 	static const struct option lo[] = {
 		{ "pid", required_argument, 0, 'p' },
 		{ "duration", required_argument, 0, 'd' },
@@ -150,6 +197,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "suspects", no_argument, 0, OPT_SUSPECTS },
 		{ "no-types", no_argument, 0, OPT_NOTYPES },
 		{ "sample", required_argument, 0, OPT_SAMPLE },
+		{ "map-budget", required_argument, 0, OPT_BUDGET },
 		{ "window", required_argument, 0, OPT_WINDOW },
 		{ "output", required_argument, 0, 'o' },
 		{ "full-path", no_argument, 0, OPT_FULL },
@@ -229,6 +277,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 					   optarg);
 			o->sample_pct = v;
 			break;
+		case OPT_BUDGET:
+			if (parse_num(optarg, &v, 1) || v > 1 << 20)
+				return die("invalid --map-budget: %s (MiB, at least 1)", optarg);
+			o->map_budget_mib = v;
+			break;
 		case OPT_WINDOW:
 			if (parse_num(optarg, &v, 1) || v > 10000)
 				return die("invalid --window: %s (milliseconds, 1 to 10000)", optarg);
@@ -292,6 +345,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return die("--json and --folded are two formats: pick one");
 	if (o->rep.suspects && o->rep.cycles)
 		return die("--suspects and --cycles rank sites differently: pick one");
+	if (map_sizes(o))
+		return 1;
 	if (o->window_ms && !o->sample_pct)
 		return die("--window goes with --sample");
 	if (o->malloc_mode && !o->cmd)
@@ -697,8 +752,7 @@ out_target:
 int main(int argc, char **argv)
 {
 	struct options o = {
-		.max_allocs = 524288,
-		.max_stacks = 32768,
+		.max_stacks = 16384,
 		.rep = { .top = 10, .out = stdout },
 	};
 	struct sigaction sa = { .sa_handler = on_signal };

@@ -3,10 +3,18 @@
 - every connection is appended to a module-level registry, never removed;
 - rendered pages are cached in a class attribute that only grows;
 - a handler and its runner point at each other (a cycle the GC must free);
+- a "C extension" (libc's malloc through ctypes) keeps a buffer per 50
+  requests and never frees it;
 - everything else is churn that is freed right away.
 """
+import ctypes
 import sys
 import time
+
+_libc = ctypes.CDLL(None)
+_libc.malloc.restype = ctypes.c_void_p
+_libc.malloc.argtypes = [ctypes.c_size_t]
+_native = []
 
 
 class Connection:
@@ -58,8 +66,14 @@ class Handler:
         runner.handler = self  # handler <-> runner cycle
 
 
+def compress(n):
+    if n % 50 == 0:
+        _native.append(_libc.malloc(4096))  # native buffer, never freed
+
+
 def handle(n):
     conn = accept(n)
+    compress(n)
     page = Renderer.render("/item/%d" % n)
     job = Handler(Runner())
     scratch = [Page("/tmp") for _ in range(4)]  # churn

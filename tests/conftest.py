@@ -88,6 +88,7 @@ class Report:
     """The text report, parsed."""
 
     SITE = re.compile(r"^#(\d+) .* outstanding in ([\d,]+) blocks?.*\((\d+) bytes;")
+    INFO = re.compile(r"^  (growth|suspect|objects|estimate): (.*)$")
     HOOK = re.compile(r"^  (\S+)\s+(alloc|realloc|free|shutdown)\s+([\d,]+)\s")
 
     def __init__(self, text):
@@ -100,11 +101,15 @@ class Report:
             m = self.SITE.match(line)
             if m:
                 site = {"rank": int(m.group(1)), "count": int(m.group(2).replace(",", "")),
-                        "bytes": int(m.group(3)), "frames": []}
+                        "bytes": int(m.group(3)), "frames": [], "info": {}}
                 self.sites.append(site)
                 continue
             if site is not None and line.startswith("    "):
                 site["frames"].append(line.strip())
+                continue
+            m = self.INFO.match(line)
+            if site is not None and m:
+                site["info"][m.group(1)] = m.group(2)
                 continue
             site = None
             if line.startswith("Hooks"):

@@ -533,7 +533,7 @@ static int run(struct options *o)
 	struct proc_info pi = { 0 };
 	char err[512], libc[PATH_MAX], libc_name[PATH_MAX];
 	bool have_libc;
-	uint64_t deadline = 0, next = 0, next_status = 0;
+	uint64_t deadline = 0, next = 0, next_status = 0, next_recycle = 0;
 	bool live = false, paused = false;
 	struct window win = { 0 };
 	int ret = 1, tgid, gate = -1;
@@ -704,6 +704,10 @@ static int run(struct options *o)
 		}
 		if (deadline && now >= deadline)
 			break;
+		if (now >= next_recycle) {
+			report_recycle_stacks(&s, o->max_stacks);
+			next_recycle = now + 200000000ULL;
+		}
 		if (live && now >= next_status) {
 			report_status(&s, stderr);
 			next_status = now + 1000000000ULL;

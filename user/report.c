@@ -195,6 +195,66 @@ int report_on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+void report_recycle_stacks(struct session *s, long max_stacks)
+{
+	int fd = bpf_map__fd(s->skel->maps.stats), sfd = bpf_map__fd(s->skel->maps.stacks);
+	uint64_t key, next, *pk = NULL, *ids;
+	size_t n = 0, cap = 4096, nret = 0;
+	struct site_stats st;
+
+	ids = malloc(cap * sizeof(*ids));
+	while (ids && !bpf_map_get_next_key(fd, pk, &next)) {
+		key = next;
+		pk = &key;
+		if (n == cap) {
+			uint64_t *m = realloc(ids, 2 * cap * sizeof(*ids));
+
+			if (!m)
+				break;
+			ids = m;
+			cap *= 2;
+		}
+		ids[n++] = key;
+	}
+	if (!ids || n < (size_t)max_stacks * 3 / 4) {
+		free(ids);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t seen;
+		struct site_stats *r;
+
+		if (ids[i] == STACK_ID_LOST || bpf_map_lookup_elem(fd, &ids[i], &st) ||
+		    st.out_count || st.out_bytes)
+			continue;
+		seen = (uintptr_t)u64map_get(&s->idle, ids[i]);
+		if (seen != st.total_count + 1) {
+			/* first sight, or it allocated since: idle only if unchanged */
+			u64map_put(&s->idle, ids[i], (void *)(uintptr_t)(st.total_count + 1));
+			continue;
+		}
+		stack_of(s, ids[i]);	/* symbolized before its raw stack goes */
+		r = u64map_get(&s->retired, ids[i]);
+		if (!r) {
+			r = calloc(1, sizeof(*r));
+			if (!r || u64map_put(&s->retired, ids[i], r)) {
+				free(r);
+				continue;
+			}
+		}
+		r->total_bytes += st.total_bytes;
+		r->total_count += st.total_count;
+		r->gc_bytes += st.gc_bytes;
+		r->gc_count += st.gc_count;
+		bpf_map_delete_elem(fd, &ids[i]);
+		bpf_map_delete_elem(sfd, &ids[i]);
+		u64map_put(&s->idle, ids[i], (void *)(uintptr_t)1);	/* starts over */
+		nret++;
+	}
+	s->stacks_recycled += nret;
+	free(ids);
+}
+
 void report_free(struct session *s)
 {
 	for (int i = 0; i < GC_GENERATIONS; i++)
@@ -203,6 +263,11 @@ void report_free(struct session *s)
 		if (s->hist.keys[i])
 			free(s->hist.vals[i]);
 	u64map_free(&s->hist);
+	for (size_t i = 0; i < s->retired.cap; i++)
+		if (s->retired.keys[i])
+			free(s->retired.vals[i]);
+	u64map_free(&s->retired);
+	u64map_free(&s->idle);
 	objtypes_free(s->types);
 	free(s->type_prev);
 	free(s->heap0);
@@ -772,6 +837,37 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 		n++;
 	}
 	free(buf);
+	/* recycled stacks: their totals, under the site they symbolize to */
+	for (size_t i = 0; i < s->retired.cap; i++) {
+		const struct site_stats *st = s->retired.vals[i];
+		uint64_t id = s->retired.keys[i];
+		const struct sym_stack *ss;
+		char *key;
+
+		if (!id)
+			continue;
+		ss = symbolized(s->sym, id);
+		key = malloc(KEY_MAX);
+		if (!key)
+			break;
+		if (ss)
+			folded_frames(ss, o->full_path, key, KEY_MAX);
+		else
+			snprintf(key, KEY_MAX, "[unknown]");
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			raw = realloc(raw, cap * sizeof(*raw));
+			if (!raw)
+				return -ENOMEM;
+		}
+		raw[n] = (struct site){
+			.key = key, .ss = ss,
+			.total_bytes = st->total_bytes, .total_count = st->total_count,
+			.gc_bytes = st->gc_bytes, .gc_count = st->gc_count,
+		};
+		raw[n].oldest_ns = id;
+		n++;
+	}
 	if (n)
 		qsort(raw, n, sizeof(*raw), cmp_key);
 	/* merge stacks that symbolize the same */
@@ -781,6 +877,8 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 		if (snap->n && !strcmp(snap->sites[snap->n - 1].key, raw[i].key)) {
 			struct site *d = &snap->sites[snap->n - 1];
 
+			if (!d->ss)
+				d->ss = raw[i].ss;
 			d->out_bytes += raw[i].out_bytes;
 			d->out_count += raw[i].out_count;
 			d->total_bytes += raw[i].total_bytes;
@@ -1263,6 +1361,8 @@ static void write_text(struct session *s, const struct report_opts *o,
 		thousands(s->sym->frames_unknown, b1, sizeof(b1)));
 	fprintf(out, "  %14s  code objects found replaced at a known address (re-read)\n",
 		thousands(s->sym->code_reused, b1, sizeof(b1)));
+	fprintf(out, "  %14s  idle stacks recycled from a nearly full stack map (totals kept)\n",
+		thousands(s->stacks_recycled, b1, sizeof(b1)));
 	fprintf(out, "  %14s  native callers without a symbol\n",
 		thousands(s->sym->native.unknown, b1, sizeof(b1)));
 	write_coverage(s, snap, out);

@@ -94,7 +94,18 @@ struct session {
 	size_t ntype_prev;
 	struct heap_usage *heap0;	/* pymalloc heap when tracing began, or NULL */
 	struct sampling sample;
+	/* stacks recycled from a nearly full map: their totals, kept here */
+	struct u64map retired;		/* stack id -> struct site_stats */
+	struct u64map idle;		/* stack id -> total count + 1 at the last sweep */
+	uint64_t stacks_recycled;
 };
+
+/*
+ * When the stack map is more than 3/4 full, drop stacks that hold nothing
+ * outstanding and were idle since the previous sweep (their totals are
+ * kept), so stacks seen once (start-up imports) do not crowd out new ones.
+ */
+void report_recycle_stacks(struct session *s, long max_stacks);
 
 
 

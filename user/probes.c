@@ -560,30 +560,31 @@ static void *close_fd(void *fd)
 }
 
 /*
- * Multi links do not share a lock: closing them in parallel costs one wait.
- * allocs_only: close the links of allocation programs, keep the others.
+ * Closing a multi link removes its breakpoints at once, then waits for a
+ * grace period (0.1 s here). The wait is left to a detached thread, so a
+ * --sample window ends when its time is up, not 0.1 s later with its free
+ * hooks still trapping. allocs_only: close the links of allocation
+ * programs, keep the others.
  */
 static void close_multi(struct probe_plan *pl, bool allocs_only)
 {
-	pthread_t th[2 * MAX_HOOKS];
-	bool started[2 * MAX_HOOKS] = { 0 };
+	pthread_attr_t attr;
 	int keep = 0;
 
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	for (int i = 0; i < pl->nmulti; i++) {
-		if (allocs_only && pl->multi_free[i])
-			continue;
-		started[i] = !pthread_create(&th[i], NULL, close_fd, (void *)(long)pl->multi_fds[i]);
-		if (!started[i])
-			close(pl->multi_fds[i]);
-	}
-	for (int i = 0; i < pl->nmulti; i++) {
+		pthread_t th;
+
 		if (allocs_only && pl->multi_free[i]) {
 			pl->multi_fds[keep] = pl->multi_fds[i];
 			pl->multi_free[keep++] = true;
-		} else if (started[i]) {
-			pthread_join(th[i], NULL);
+			continue;
 		}
+		if (pthread_create(&th, &attr, close_fd, (void *)(long)pl->multi_fds[i]))
+			close(pl->multi_fds[i]);
 	}
+	pthread_attr_destroy(&attr);
 	pl->nmulti = keep;
 }
 

@@ -103,7 +103,7 @@ static void usage(FILE *f)
 "      --max-stacks N    distinct stacks kept (default 16384; each up to\n"
 "                        1.7 KiB of kernel memory)\n"
 "      --max-allocs N    live blocks tracked (112 bytes each; default: as many\n"
-"                        as the map budget leaves, about 300,000)\n"
+"                        as the map budget leaves: 274,432 at 64 MiB)\n"
 "      --map-budget MIB  kernel memory all maps may take at most (default 64)\n"
 "      --sample PCT      low overhead: attach the allocator hooks only PCT%% of\n"
 "                        the time, in short windows at random moments, and\n"

@@ -49,6 +49,8 @@ struct site {
 	uint64_t sampled;		/* --sample: outstanding blocks actually seen */
 };
 
+static size_t read_stats(struct session *s, uint64_t **ids, struct site_stats **vals);
+
 uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -198,34 +200,19 @@ int report_on_event(void *ctx, void *data, size_t len)
 void report_recycle_stacks(struct session *s, long max_stacks)
 {
 	int fd = bpf_map__fd(s->skel->maps.stats), sfd = bpf_map__fd(s->skel->maps.stacks);
-	uint64_t key, next, *pk = NULL, *ids;
-	size_t n = 0, cap = 4096, nret = 0;
-	struct site_stats st;
+	struct site_stats *vals;
+	size_t n, nret = 0;
+	uint64_t *ids;
 
-	ids = malloc(cap * sizeof(*ids));
-	while (ids && !bpf_map_get_next_key(fd, pk, &next)) {
-		key = next;
-		pk = &key;
-		if (n == cap) {
-			uint64_t *m = realloc(ids, 2 * cap * sizeof(*ids));
-
-			if (!m)
-				break;
-			ids = m;
-			cap *= 2;
-		}
-		ids[n++] = key;
-	}
-	if (!ids || n < (size_t)max_stacks * 3 / 4) {
-		free(ids);
-		return;
-	}
+	n = read_stats(s, &ids, &vals);
+	if (n < (size_t)max_stacks * 3 / 4)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
+		const struct site_stats st = vals[i];
 		uintptr_t seen;
 		struct site_stats *r;
 
-		if (ids[i] == STACK_ID_LOST || bpf_map_lookup_elem(fd, &ids[i], &st) ||
-		    st.out_count || st.out_bytes)
+		if (ids[i] == STACK_ID_LOST || st.out_count || st.out_bytes)
 			continue;
 		seen = (uintptr_t)u64map_get(&s->idle, ids[i]);
 		if (seen != st.total_count + 1) {
@@ -252,7 +239,9 @@ void report_recycle_stacks(struct session *s, long max_stacks)
 		nret++;
 	}
 	s->stacks_recycled += nret;
+out:
 	free(ids);
+	free(vals);
 }
 
 void report_free(struct session *s)
@@ -425,11 +414,11 @@ static void read_counters(struct session *s, uint64_t *out)
 
 /* One outstanding block, as the type and coverage readings need it. */
 struct block {
-	uint64_t addr, size;
+	uint64_t addr;
+	uint32_t size;			/* saturated: only the type reader uses it */
 	uint32_t site;			/* index into snap->sites */
-	uint32_t type;
-	bool is_object;			/* addr is a PyObject * (tp_alloc) */
-	bool pymalloc;			/* a pymalloc block (<= 512 bytes, not libc) */
+	uint32_t type : 31;
+	uint32_t is_object : 1;		/* addr is a PyObject * (tp_alloc) */
 };
 
 struct blocks {
@@ -476,7 +465,7 @@ static void scan_blocks(struct session *s, const struct report_opts *o,
 {
 	uint64_t cutoff = now_ns() - o->older_ns;
 	int afd = bpf_map__fd(s->skel->maps.allocs);
-	enum { BATCH = 4096 };
+	enum { BATCH = 65536 };
 	struct alloc_key *keys = calloc(BATCH, sizeof(*keys));
 	struct alloc_info *vals = calloc(BATCH, sizeof(*vals));
 	struct alloc_key in, out;
@@ -519,8 +508,9 @@ static void scan_blocks(struct session *s, const struct report_opts *o,
 				si->oldest_ns = vals[i].ts_ns;
 			if (bl) {
 				struct block b = {
-					.addr = keys[i].addr, .size = vals[i].size,
-					.site = idx - 1, .pymalloc = cls != 0,
+					.addr = keys[i].addr,
+					.size = vals[i].size > UINT32_MAX ? UINT32_MAX : vals[i].size,
+					.site = idx - 1,
 					.is_object = hook < (uint32_t)s->plan->n &&
 						     s->plan->hooks[hook].klass == HC_SLOT,
 				};
@@ -537,15 +527,6 @@ static void scan_blocks(struct session *s, const struct report_opts *o,
 	}
 	free(keys);
 	free(vals);
-}
-
-static int cmp_block_site_type(const void *a, const void *b)
-{
-	const struct block *x = a, *y = b;
-
-	if (x->site != y->site)
-		return x->site < y->site ? -1 : 1;
-	return x->type < y->type ? -1 : x->type > y->type;
 }
 
 static int cmp_type_count(const void *a, const void *b)
@@ -617,25 +598,52 @@ static void read_types(struct session *s, struct snapshot *snap, struct blocks *
 	free(out);
 	snap->types_read = true;
 
-	/* per site and type */
-	qsort(bl->b, bl->n, sizeof(*bl->b), cmp_block_site_type);
+	/* per site and type: counted through a hash, no sort of the blocks */
 	ntypes = objtypes_count(s->types);
 	tc = calloc(ntypes, sizeof(*tc));
 	tb = calloc(ntypes, sizeof(*tb));
 	if (!tc || !tb)
 		goto out;
-	for (size_t i = 0; i < bl->n;) {
-		size_t j = i;
-		uint64_t bytes = 0;
+	{
+		struct pair {
+			uint32_t site, type;
+			uint64_t count, bytes;
+		} *acc = NULL;
+		struct u64map idx = { 0 };
+		size_t nacc = 0, cap = 0;
 
-		while (j < bl->n && bl->b[j].site == bl->b[i].site && bl->b[j].type == bl->b[i].type)
-			bytes += bl->b[j++].size;
-		site_type_add(&snap->sites[bl->b[i].site], bl->b[i].type, j - i, bytes);
-		if (bl->b[i].type < ntypes) {
-			tc[bl->b[i].type] += j - i;
-			tb[bl->b[i].type] += bytes;
+		for (size_t i = 0; i < bl->n; i++) {
+			const struct block *b = &bl->b[i];
+			uint64_t k = ((uint64_t)b->site << 32 | b->type) + 1;
+			uintptr_t j = (uintptr_t)u64map_get(&idx, k);
+
+			if (!j) {
+				if (nacc == cap) {
+					struct pair *na;
+
+					cap = cap ? 2 * cap : 4096;
+					na = realloc(acc, cap * sizeof(*acc));
+					if (!na)
+						break;
+					acc = na;
+				}
+				acc[nacc] = (struct pair){ b->site, b->type, 0, 0 };
+				j = ++nacc;
+				if (u64map_put(&idx, k, (void *)j))
+					break;
+			}
+			acc[j - 1].count++;
+			acc[j - 1].bytes += b->size;
+			if (b->type < ntypes) {
+				tc[b->type]++;
+				tb[b->type] += b->size;
+			}
 		}
-		i = j;
+		for (size_t j = 0; j < nacc; j++)
+			site_type_add(&snap->sites[acc[j].site], acc[j].type, acc[j].count,
+				      acc[j].bytes);
+		free(acc);
+		u64map_free(&idx);
 	}
 	snap->types = calloc(ntypes, sizeof(*snap->types));
 	for (uint32_t t = 0; snap->types && t < ntypes; t++) {
@@ -696,6 +704,46 @@ static uint64_t fnv64(const char *k)
 	while (*k)
 		h = (h ^ (unsigned char)*k++) * 0x100000001b3ULL;
 	return h | 1;	/* u64map keys are never 0 */
+}
+
+/*
+ * Every entry of the per-stack aggregates, in batches of 4096 (one system
+ * call each, not two per entry). Returns the count; *ids and *vals are
+ * malloc'ed.
+ */
+static size_t read_stats(struct session *s, uint64_t **ids, struct site_stats **vals)
+{
+	int fd = bpf_map__fd(s->skel->maps.stats);
+	size_t n = 0, cap = 4096;
+	uint64_t in, out;
+	void *pin = NULL;
+	int err = 0;
+
+	*ids = malloc(cap * sizeof(**ids));
+	*vals = malloc(cap * sizeof(**vals));
+	while (*ids && *vals && !err) {
+		__u32 cnt = 4096;
+		LIBBPF_OPTS(bpf_map_batch_opts, bo);
+
+		if (n + cnt > cap) {
+			uint64_t *ni = realloc(*ids, 2 * cap * sizeof(**ids));
+			struct site_stats *nv = ni ? realloc(*vals, 2 * cap * sizeof(**vals)) : NULL;
+
+			if (ni)
+				*ids = ni;
+			if (!nv)
+				break;
+			*vals = nv;
+			cap *= 2;
+		}
+		err = bpf_map_lookup_batch(fd, pin, &out, *ids + n, *vals + n, &cnt, &bo);
+		if (err && errno != ENOENT)
+			break;
+		n += cnt;
+		in = out;
+		pin = &in;
+	}
+	return n;
 }
 
 /* Growth since the previous and first reports, and the suspect score. */
@@ -792,10 +840,10 @@ static int cmp_score(const void *a, const void *b)
 static int take_snapshot(struct session *s, const struct report_opts *o,
 			 struct snapshot *snap)
 {
-	int fd = bpf_map__fd(s->skel->maps.stats);
 	struct site *raw = NULL;
-	size_t n = 0, cap = 0;
-	uint64_t key, next, *pk = NULL;
+	size_t n = 0, cap = 0, nids;
+	uint64_t key, *ids;
+	struct site_stats *vals;
 	char *buf = malloc(KEY_MAX);
 	struct blocks bl = { 0 };
 	bool want_blocks = !o->no_types && !o->folded;
@@ -803,14 +851,12 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 	memset(snap, 0, sizeof(*snap));
 	if (!buf)
 		return -ENOMEM;
-	while (!bpf_map_get_next_key(fd, pk, &next)) {
-		struct site_stats st;
+	nids = read_stats(s, &ids, &vals);
+	for (size_t i = 0; i < nids; i++) {
+		const struct site_stats st = vals[i];
 		const struct sym_stack *ss = NULL;
 
-		key = next;
-		pk = &key;
-		if (bpf_map_lookup_elem(fd, &key, &st))
-			continue;
+		key = ids[i];
 		if (n == cap) {
 			cap = cap ? cap * 2 : 1024;
 			raw = realloc(raw, cap * sizeof(*raw));
@@ -836,6 +882,8 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 		raw[n].oldest_ns = key;
 		n++;
 	}
+	free(ids);
+	free(vals);
 	free(buf);
 	/* recycled stacks: their totals, under the site they symbolize to */
 	for (size_t i = 0; i < s->retired.cap; i++) {
@@ -870,7 +918,8 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 	}
 	if (n)
 		qsort(raw, n, sizeof(*raw), cmp_key);
-	/* merge stacks that symbolize the same */
+	/* merge stacks that symbolize the same, in place */
+	snap->sites = raw;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t id = raw[i].oldest_ns;
 
@@ -887,15 +936,12 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 			d->gc_count += raw[i].gc_count;
 			free(raw[i].key);
 		} else {
-			if (!snap->sites)
-				snap->sites = calloc(n, sizeof(*snap->sites));
 			snap->sites[snap->n] = raw[i];
 			snap->sites[snap->n].oldest_ns = 0;
 			snap->n++;
 		}
 		u64map_put(&snap->by_id, id, (void *)(uintptr_t)snap->n);
 	}
-	free(raw);
 
 	scan_blocks(s, o, snap, want_blocks ? &bl : NULL);
 	if (want_blocks)
@@ -1617,11 +1663,12 @@ void report_status(struct session *s, FILE *tty)
 {
 	static uint64_t last_events, last_ns;
 	uint64_t c[COUNTERS_LEN], events = 0, drops, now = now_ns();
-	int fd = bpf_map__fd(s->skel->maps.stats);
-	uint64_t key, next, *pk = NULL;
+	struct site_stats *vals;
+	uint64_t *ids;
 	int64_t out = 0;
 	char b1[32], b2[32], b3[32];
 	double rate;
+	size_t n;
 
 	read_counters(s, c);
 	for (int i = 0; i < s->plan->n; i++)
@@ -1629,14 +1676,11 @@ void report_status(struct session *s, FILE *tty)
 	drops = c[MAX_HOOKS + CNT_ALLOCS_FULL] + c[MAX_HOOKS + CNT_STACKS_FULL] +
 		c[MAX_HOOKS + CNT_STATS_FULL] + c[MAX_HOOKS + CNT_INFLIGHT_FULL] +
 		c[MAX_HOOKS + CNT_NEW_STACK_LOST] + c[MAX_HOOKS + CNT_GC_EVENT_LOST];
-	while (!bpf_map_get_next_key(fd, pk, &next)) {
-		struct site_stats st;
-
-		key = next;
-		pk = &key;
-		if (!bpf_map_lookup_elem(fd, &key, &st))
-			out += st.out_bytes;
-	}
+	n = read_stats(s, &ids, &vals);
+	for (size_t i = 0; i < n; i++)
+		out += vals[i].out_bytes;
+	free(ids);
+	free(vals);
 	rate = last_ns && now > last_ns ? (events - last_events) * 1e9 / (now - last_ns) : 0;
 	last_events = events;
 	last_ns = now;

@@ -30,7 +30,7 @@ struct report_opts {
 };
 
 /* Outstanding bytes of one site at each report: for growth and suspects. */
-#define HIST_MAX	16
+#define HIST_MAX	9		/* the suspect window (8 intervals) + 1 */
 struct site_hist {
 	int n;				/* points kept (oldest dropped) */
 	int first_report;		/* report in which it was first seen */

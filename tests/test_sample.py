@@ -14,7 +14,7 @@ import pytest
 from conftest import BUILDS, TIMEOUT, Traced, _read_line, loc, save
 
 RUN_SECONDS = 30
-SAMPLE = ["--sample", "5", "--no-types"]
+SAMPLE = ["--sample", "10", "--no-types"]
 
 
 def site_loc(site):
@@ -50,7 +50,8 @@ def test_sampled_estimate_of_known_leaks(bpf_ok, build_name, mode):
     save(f"sample-{mode}-{build_name}.json", out + err)
     assert rc == 0, err
     doc = json.loads(out.splitlines()[0])
-    assert doc["sampled"]["windows"] >= 0.8 * RUN_SECONDS / (0.020 / 0.05)
+    # one window a period; a period is at least the hooks' busy time / 10%
+    assert doc["sampled"]["windows"] >= RUN_SECONDS / 2
     assert doc["sampled"]["scale"] > 1, doc["sampled"]
     ranked = [s for s in doc["sites"] if s["inuse_bytes"] > 0]
     ranked.sort(key=lambda s: -s["inuse_bytes"])

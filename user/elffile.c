@@ -406,8 +406,12 @@ void elf_file_load_range(const struct elf_file *ef, uint64_t *lo, uint64_t *hi)
 		*lo = *hi = 0;
 }
 
-int elf_file_vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr,
-			     uint64_t *off)
+/*
+ * Translate through the PT_LOAD segment holding x: by virtual address
+ * (to_offset) or by file offset (the other way).
+ */
+static int segment_translate(const struct elf_file *ef, uint64_t x, bool to_offset,
+			     uint64_t *out)
 {
 	size_t n;
 
@@ -415,34 +419,29 @@ int elf_file_vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr,
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		GElf_Phdr ph;
+		uint64_t from, to;
 
 		if (!gelf_getphdr(ef->elf, i, &ph) || ph.p_type != PT_LOAD)
 			continue;
-		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz) {
-			*off = vaddr - ph.p_vaddr + ph.p_offset;
+		from = to_offset ? ph.p_vaddr : ph.p_offset;
+		to = to_offset ? ph.p_offset : ph.p_vaddr;
+		if (x >= from && x < from + ph.p_filesz) {
+			*out = x - from + to;
 			return 0;
 		}
 	}
 	return -ENOENT;
 }
 
+int elf_file_vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr,
+			     uint64_t *off)
+{
+	return segment_translate(ef, vaddr, true, off);
+}
+
 int elf_file_offset_to_vaddr(const struct elf_file *ef, uint64_t off, uint64_t *vaddr)
 {
-	size_t n;
-
-	if (elf_getphdrnum(ef->elf, &n))
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(ef->elf, i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (off >= ph.p_offset && off < ph.p_offset + ph.p_filesz) {
-			*vaddr = off - ph.p_offset + ph.p_vaddr;
-			return 0;
-		}
-	}
-	return -ENOENT;
+	return segment_translate(ef, off, false, vaddr);
 }
 
 int elf_file_read(const struct elf_file *ef, uint64_t vaddr, void *buf,

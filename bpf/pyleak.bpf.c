@@ -361,6 +361,7 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 size, __u64 arg,
 	bpf_probe_read_user(&l->ret_ip, sizeof(l->ret_ip), (void *)sp);
 	l->hook = cookie & 0xff;
 	l->klass = (cookie >> 8) & 0xff;
+	l->nested = 0;
 	return 0;
 }
 
@@ -493,16 +494,21 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	}
 	if (!ret)
 		return 0;
+	/* this record may have to be taken back by the call around it */
+	if (d > 0)
+		f->lv[lv_idx(d - 1)].nested = 1;
 	if (lv.klass == HC_SLOT) {
 		__u64 pre;
 
 		lv.size = slot_size(&p->off, lv.arg, lv.nitems, &pre);
-		if (pre)
+		if (pre && lv.nested)
 			take_back_nested(tgid, ret - pre, lv.ts_ns);
 	} else if (lv.arg) {		/* realloc: the old block is gone */
 		drop_block(tgid, lv.arg, 0);
 	}
-	take_back_nested(tgid, ret, lv.ts_ns);
+	/* only a call with a nested record can have one to take back */
+	if (lv.nested)
+		take_back_nested(tgid, ret, lv.ts_ns);
 	record_block(p, tgid, tid, ret, lv.size, lv.hook, native_caller(p, lv.ret_ip));
 	return 0;
 }

@@ -138,7 +138,8 @@ struct nest_level {
 	__u64 ret_ip;			/* return address: the caller */
 	__u64 ts_ns;			/* entry time */
 	__u32 hook;
-	__u32 klass;
+	__u16 klass;
+	__u16 nested;			/* a call inside this one recorded a block */
 };
 
 struct inflight {

@@ -21,6 +21,7 @@
 #include <bpf/libbpf.h>
 #include "pyleak.skel.h"
 #include "elffile.h"
+#include "fmt.h"
 #include "heapscan.h"
 #include "probes.h"
 #include "pyversions.h"
@@ -113,18 +114,6 @@ static void usage(FILE *f)
 "  -h, --help            this help\n"
 "Reports are written at Ctrl-C/SIGTERM, at -d, every interval, and when the\n"
 "target exits. Supported CPython versions: %s.\n", pyversion_supported());
-}
-
-static int die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "pyleakbpf: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
 }
 
 static int parse_num(const char *s, double *v, double min)

@@ -143,10 +143,5 @@ struct suspect {
 void suspect_score(const struct site_hist *h, struct suspect *out);
 /* Append a point, dropping the oldest beyond HIST_MAX. */
 void hist_push(struct site_hist *h, double t, int64_t v);
-/* "1.2 MiB" */
-char *human_bytes(double b, char *buf, size_t len);
-/* "1,234,567" */
-char *thousands(uint64_t v, char *buf, size_t len);
-uint64_t now_ns(void);
 
 #endif

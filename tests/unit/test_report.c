@@ -6,6 +6,7 @@
  */
 #include <stdbool.h>
 #include <stdlib.h>
+#include "fmt.h"
 #include "pyleak.h"
 #include "report.h"
 #include "symbolize.h"

@@ -22,6 +22,7 @@
 #include "pyleak.skel.h"
 #include "elffile.h"
 #include "fmt.h"
+#include "coverage.h"
 #include "heapscan.h"
 #include "probes.h"
 #include "pyversions.h"
@@ -661,7 +662,7 @@ static int run(struct options *o)
 		s.start_unix_ns = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 	}
 	if (!o->cmd)
-		report_heap_baseline(&s);
+		coverage_baseline(&s);
 	else if (!plan.libc_malloc)
 		s.heap0 = calloc(1, sizeof(*s.heap0));	/* nothing in use before the start */
 	if (gate >= 0) {

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include "fmt.h"
 #include "pyleak.h"
-#include "report.h"
+#include "gcstats.h"
+#include "snapshot.h"
 #include "symbolize.h"
 #include "unit.h"
 

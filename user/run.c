@@ -142,6 +142,141 @@ static bool finalizing(struct pyleak_bpf *skel, int tgid)
 	       pi.finalizing;
 }
 
+/* The target: the command's interpreter, or the process; its libc. */
+static int open_target(const struct options *o, struct target *t, char *libc,
+		       char *libc_name, bool *have_libc)
+{
+	char err[512];
+
+	if (o->cmd) {
+		char exe[PATH_MAX];
+
+		if (find_exe(o->cmd[0], exe, sizeof(exe)))
+			return die("cannot run %s: not found", o->cmd[0]);
+		if (target_open_exec(t, exe, err, sizeof(err)))
+			return die("%s", err);
+		*have_libc = !resolve_library(exe, "libc.so.6", libc, PATH_MAX);
+		if (o->malloc_mode && !*have_libc)
+			return die("cannot find the libc.so.6 of %s", exe);
+		snprintf(libc_name, PATH_MAX, "%s", libc);
+	} else if (target_open(t, o->pid, err, sizeof(err))) {
+		return die("%s", err);
+	} else {
+		*have_libc = !target_find_library(t, "libc.so.6", libc, PATH_MAX,
+						 libc_name, PATH_MAX);
+	}
+	return 0;
+}
+
+/* Open the BPF object, size its maps and load it; *skelp even on error. */
+static int load_bpf(const struct options *o, struct probe_plan *plan,
+		    struct pyleak_bpf **skelp)
+{
+	struct pyleak_bpf *skel = pyleak_bpf__open();
+
+	*skelp = skel;
+	if (!skel)
+		return die("cannot open the BPF object: %s", strerror(errno));
+	plan->multi = probes_multi_supported();
+	/* a classic uprobe link takes 0.1 s to close, one after another */
+	if (o->sample_pct && !plan->multi)
+		return die("--sample needs multi-uprobe links (Linux 6.6 or later)");
+	probes_prepare(skel, plan->multi);
+	skel->rodata->sampling = o->sample_pct > 0;
+	bpf_map__set_max_entries(skel->maps.allocs, o->max_allocs);
+	bpf_map__set_max_entries(skel->maps.stacks, o->max_stacks);
+	/* room beyond the stacks for the [lost stack] site */
+	bpf_map__set_max_entries(skel->maps.stats, o->max_stacks + 16);
+	if (pyleak_bpf__load(skel)) {
+		int e = errno;
+
+		if (e == EPERM)
+			die("permission denied loading BPF programs: run as root "
+			    "(needs CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)");
+		else if (e == EACCES)
+			die("the kernel's BPF verifier rejected the programs (%s); "
+			    "run with -v for its log", libbpf_last);
+		else if (e == ENOSYS)
+			die("this kernel has no BPF support (bpf(2): ENOSYS)");
+		else
+			die("cannot load the BPF programs: %s (%s)", strerror(e), libbpf_last);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Poll the ring buffer and write the reports until the run ends; the last
+ * report says why it ended. 0, or 1 when a --sample window failed.
+ */
+static int trace(const struct options *o, struct session *s, struct ring_buffer *rb,
+		 struct probe_plan *plan, pid_t child, int tgid)
+{
+	uint64_t deadline = 0, next = 0, next_status = 0, next_recycle = 0;
+	bool live = false, paused = false;
+	struct window win = { 0 };
+	int ret = 0;
+
+	if (s->sample.on)
+		window_schedule(&s->sample, &win, s->start_ns);
+	if (o->duration)
+		deadline = s->start_ns + (uint64_t)(o->duration * 1e9);
+	if (o->interval)
+		next = s->start_ns + (uint64_t)(o->interval * 1e9);
+
+	live = isatty(STDERR_FILENO) && !verbose;
+	while (!stop) {
+		int wait_ms = s->sample.on ? window_poll_ms(&win) : 100;
+		uint64_t now;
+
+		if (ring_buffer__poll(rb, wait_ms) < 0 && errno != EINTR)
+			break;
+		if (s->sample.on && window_step(s, &win, plan, s->skel, s->t)) {
+			ret = 1;
+			break;
+		}
+		s->sym->epoch++;	/* code objects are re-checked once per batch */
+		target_refresh(s->t);
+		now = now_ns();
+		if (!target_alive(s->t)) {
+			ring_buffer__consume(rb);
+			s->target_exited = true;
+			break;
+		}
+		if (child && target_stopped(s->t) && finalizing(s->skel, tgid)) {
+			paused = true;	/* stopped by us at Py_FinalizeEx */
+			break;
+		}
+		if (deadline && now >= deadline)
+			break;
+		if (now >= next_recycle) {
+			report_recycle_stacks(s, o->max_stacks);
+			next_recycle = now + 200000000ULL;
+		}
+		if (live && now >= next_status) {
+			report_status(s, stderr);
+			next_status = now + 1000000000ULL;
+		}
+		if (next && now >= next) {
+			if (live)
+				report_status_clear(stderr);
+			report_write(s, &o->rep, "interval");
+			if (o->count && s->reports >= o->count)
+				return ret;
+			next += (uint64_t)(o->interval * 1e9);
+		}
+	}
+	ring_buffer__consume(rb);
+	if (s->sample.on && win.state != WIN_CLOSED)
+		window_close(s, &win, plan, s->skel);
+	if (live)
+		report_status_clear(stderr);
+	report_write(s, &o->rep, paused ? "interpreter shutting down; paused for this report" :
+		     s->target_exited ? "target exited" :
+		     stop ? "interrupted" : "duration reached");
+	return ret;
+}
+
 int run(struct options *o)
 {
 	struct target t;
@@ -152,33 +287,15 @@ int run(struct options *o)
 	struct ring_buffer *rb = NULL;
 	struct proc_info pi = { 0 };
 	char err[512], libc[PATH_MAX], libc_name[PATH_MAX];
-	bool have_libc;
-	uint64_t deadline = 0, next = 0, next_status = 0, next_recycle = 0;
-	bool live = false, paused = false;
-	struct window win = { 0 };
+	bool have_libc = false;
 	int ret = 1, tgid, gate = -1;
 	pid_t child = 0;
 
 	if (!o->explain && !may_trace())
 		return die("permission denied: tracing needs root (CAP_BPF and CAP_PERFMON, "
 			   "or CAP_SYS_ADMIN, plus CAP_SYS_PTRACE)");
-	if (o->cmd) {
-		char exe[PATH_MAX];
-
-		if (find_exe(o->cmd[0], exe, sizeof(exe)))
-			return die("cannot run %s: not found", o->cmd[0]);
-		if (target_open_exec(&t, exe, err, sizeof(err)))
-			return die("%s", err);
-		have_libc = !resolve_library(exe, "libc.so.6", libc, sizeof(libc));
-		if (o->malloc_mode && !have_libc)
-			return die("cannot find the libc.so.6 of %s", exe);
-		snprintf(libc_name, sizeof(libc_name), "%s", libc);
-	} else if (target_open(&t, o->pid, err, sizeof(err))) {
-		return die("%s", err);
-	} else {
-		have_libc = !target_find_library(&t, "libc.so.6", libc, sizeof(libc),
-						 libc_name, sizeof(libc_name));
-	}
+	if (open_target(o, &t, libc, libc_name, &have_libc))
+		return 1;
 	if (probes_plan(&plan, &t, have_libc ? libc : NULL, libc_name, o->malloc_mode)) {
 		die("%s exports none of the allocator entry points", t.path);
 		goto out_target;
@@ -199,38 +316,8 @@ int run(struct options *o)
 		t.pid = child;
 	}
 
-	skel = pyleak_bpf__open();
-	if (!skel) {
-		die("cannot open the BPF object: %s", strerror(errno));
-		goto out_target;
-	}
-	plan.multi = probes_multi_supported();
-	if (o->sample_pct && !plan.multi) {
-		/* a classic uprobe link takes 0.1 s to close, one after another */
-		die("--sample needs multi-uprobe links (Linux 6.6 or later)");
+	if (load_bpf(o, &plan, &skel))
 		goto out_skel;
-	}
-	probes_prepare(skel, plan.multi);
-	skel->rodata->sampling = o->sample_pct > 0;
-	bpf_map__set_max_entries(skel->maps.allocs, o->max_allocs);
-	bpf_map__set_max_entries(skel->maps.stacks, o->max_stacks);
-	/* room beyond the stacks for the [lost stack] site */
-	bpf_map__set_max_entries(skel->maps.stats, o->max_stacks + 16);
-	if (pyleak_bpf__load(skel)) {
-		int e = errno;
-
-		if (e == EPERM)
-			die("permission denied loading BPF programs: run as root "
-			    "(needs CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)");
-		else if (e == EACCES)
-			die("the kernel's BPF verifier rejected the programs (%s); "
-			    "run with -v for its log", libbpf_last);
-		else if (e == ENOSYS)
-			die("this kernel has no BPF support (bpf(2): ENOSYS)");
-		else
-			die("cannot load the BPF programs: %s (%s)", strerror(e), libbpf_last);
-		goto out_skel;
-	}
 
 	tgid = t.pid;
 	pi.runtime_addr = t.runtime_addr;	/* 0 until mapped (launch mode) */
@@ -297,63 +384,7 @@ int run(struct options *o)
 		plan.libc_malloc ? " [PYTHONMALLOC=malloc: libc malloc hooked]" :
 		plan.allocator_inlined ? " [pymalloc inlined: partial coverage]" : "",
 		gc_source_name(plan.gc));
-	if (s.sample.on)
-		window_schedule(&s.sample, &win, s.start_ns);
-	if (o->duration)
-		deadline = s.start_ns + (uint64_t)(o->duration * 1e9);
-	if (o->interval)
-		next = s.start_ns + (uint64_t)(o->interval * 1e9);
-
-	ret = 0;
-	live = isatty(STDERR_FILENO) && !verbose;
-	while (!stop) {
-		uint64_t now;
-
-		if (ring_buffer__poll(rb, s.sample.on ? window_poll_ms(&win) : 100) < 0 && errno != EINTR)
-			break;
-		if (s.sample.on && window_step(&s, &win, &plan, skel, &t)) {
-			ret = 1;
-			break;
-		}
-		sym.epoch++;	/* code objects are re-checked once per batch */
-		target_refresh(&t);
-		now = now_ns();
-		if (!target_alive(&t)) {
-			ring_buffer__consume(rb);
-			s.target_exited = true;
-			break;
-		}
-		if (child && target_stopped(&t) && finalizing(skel, tgid)) {
-			paused = true;	/* stopped by us at Py_FinalizeEx */
-			break;
-		}
-		if (deadline && now >= deadline)
-			break;
-		if (now >= next_recycle) {
-			report_recycle_stacks(&s, o->max_stacks);
-			next_recycle = now + 200000000ULL;
-		}
-		if (live && now >= next_status) {
-			report_status(&s, stderr);
-			next_status = now + 1000000000ULL;
-		}
-		if (next && now >= next) {
-			if (live)
-				report_status_clear(stderr);
-			report_write(&s, &o->rep, "interval");
-			if (o->count && s.reports >= o->count)
-				goto done;
-			next += (uint64_t)(o->interval * 1e9);
-		}
-	}
-	ring_buffer__consume(rb);
-	if (s.sample.on && win.state != WIN_CLOSED)
-		window_close(&s, &win, &plan, skel);
-	if (live)
-		report_status_clear(stderr);
-	report_write(&s, &o->rep, paused ? "interpreter shutting down; paused for this report" :
-		     s.target_exited ? "target exited" :
-		     stop ? "interrupted" : "duration reached");
+	ret = trace(o, &s, rb, &plan, child, tgid);
 done:
 	probes_detach(&plan);
 	if (child)

@@ -260,6 +260,7 @@ int cli_parse(int argc, char **argv, struct options *o)
 		if (parse_num(argv[optind], &v, 0) || v == 0)
 			return die("invalid interval: %s", argv[optind]);
 		o->interval = v;
+		o->rep.interval = v;
 		optind++;
 	}
 	if (optind < argc) {

@@ -119,17 +119,32 @@ static void write_frames(const struct site *si, const struct report_opts *o, FIL
 		fprintf(out, "    [truncated at %d frames]\n", MAX_FRAMES);
 }
 
+/* "Top 10" when the list was cut at --top, else "The 9", "The 1", "No". */
+static const char *list_head(size_t listed, int top, char *buf, size_t len)
+{
+	if (!listed)
+		snprintf(buf, len, "No");
+	else if (listed >= (size_t)top)
+		snprintf(buf, len, "Top %zu", listed);
+	else
+		snprintf(buf, len, "The %zu", listed);
+	return buf;
+}
+
 static void write_cycles(struct session *s, const struct report_opts *o,
 			 const struct snapshot *snap, FILE *out)
 {
 	char b1[32], b2[32], b3[32];
-	size_t shown = 0;
+	size_t shown = 0, listed = 0;
 
 	if (s->plan->gc == GC_NONE) {
 		fprintf(out, "\nCycles: no attribution: %s\n", s->plan->gc_why);
 		return;
 	}
-	fprintf(out, "\nTop %d sites by bytes the cyclic GC freed (innermost frame first):\n", o->top);
+	for (size_t i = 0; i < snap->n && listed < (size_t)o->top && snap->sites[i].gc_bytes; i++)
+		listed++;
+	fprintf(out, "\n%s site%s by bytes the cyclic GC freed (innermost frame first):\n",
+		list_head(listed, o->top, b1, sizeof(b1)), listed == 1 ? "" : "s");
 	for (size_t i = 0; i < snap->n && shown < (size_t)o->top; i++) {
 		const struct site *si = &snap->sites[i];
 		uint64_t freed = si->total_count - (si->out_count > 0 ? si->out_count : 0);
@@ -244,11 +259,12 @@ static void write_coverage(const struct session *s, const struct snapshot *snap,
 				small >= 0 ? "" : " (too little growth to compare)",
 				human_bytes(c->large_tracked, b4, sizeof(b4)));
 		if (pl->allocator_inlined)
-			fprintf(out, "  pymalloc is inlined in this build (%s): seen are instances of\n"
-				"  Python classes (tp_alloc), calls from C extensions%s, and blocks over\n"
-				"  512 bytes (libc); NOT seen: dicts, lists, tuples, ints, floats%s and other\n"
-				"  small objects the interpreter's C code allocates. --malloc (launch mode)\n"
-				"  sees everything.\n", pl->inline_evidence,
+			fprintf(out, "  pymalloc is inlined in this build (%s): seen are all instances\n"
+				"  of Python classes (tp_alloc), calls from C extensions%s, and blocks over\n"
+				"  512 bytes (libc). Small objects the interpreter's C code allocates (dicts,\n"
+				"  lists, tuples, ints, floats%s) are seen only when they take one of those\n"
+				"  paths: their counts here are a small, partial share. --malloc (launch\n"
+				"  mode) sees everything.\n", pl->inline_evidence,
 				pl->internal_hooked ? ", str and bytearray (pymalloc's out-of-line copy)" : "",
 				pl->internal_hooked ? "" : ", str, small bytes");
 		else
@@ -285,6 +301,33 @@ static void write_sampling(const struct session *s, const struct snapshot *snap,
 		sc->k, signed_bytes(sc->growth, b1, sizeof(b1)),
 		thousands(sc->seen_blocks, b2, sizeof(b2)), sc->k, 100 * sc->f,
 		196 * sc->f_rel_err);
+}
+
+/* Would the main list show this site? 1 yes, 0 skip it, -1 stop there. */
+static int site_listed(const struct session *s, const struct report_opts *o,
+		       const struct site *si)
+{
+	if (si->out_bytes <= 0 && !(o->suspects && si->sus.score > 0))
+		return 0;
+	if (o->suspects && si->sus.score <= 0 && s->reports > 0)
+		return -1;
+	return 1;
+}
+
+/* How many sites the main list shows, so its heading says so. */
+static size_t sites_listed(const struct session *s, const struct report_opts *o,
+			   const struct snapshot *snap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < snap->n && n < (size_t)o->top; i++) {
+		int r = site_listed(s, o, &snap->sites[i]);
+
+		if (r < 0)
+			break;
+		n += r;
+	}
+	return n;
 }
 
 void out_text(struct session *s, const struct report_opts *o,
@@ -328,23 +371,34 @@ void out_text(struct session *s, const struct report_opts *o,
 	if (o->cycles) {
 		write_cycles(s, o, snap, out);
 	} else {
+		size_t listed = sites_listed(s, o, snap);
+
 		if (o->suspects)
-			fprintf(out, "\nTop %d leak suspects: sites whose outstanding bytes grew steadily over "
+			fprintf(out, "\n%s leak suspect%s: sites whose outstanding bytes grew steadily over "
 				"the last %d reports\n(score = slope x share of intervals that grew x "
 				"share of growth in the later half; innermost frame first):\n",
-				o->top, SUSPECT_WINDOW);
+				list_head(listed, o->top, b1, sizeof(b1)), listed == 1 ? "" : "s",
+				SUSPECT_WINDOW);
 		else
-			fprintf(out, "\nTop %d sites by outstanding bytes (innermost frame first):\n", o->top);
-		if (o->suspects && s->reports == 0)
-			fprintf(out, "(one report so far: scores need two; use an interval, "
-				"e.g. 'pyleakbpf -p PID --suspects 10')\n");
+			fprintf(out, "\n%s site%s by outstanding bytes (innermost frame first):\n",
+				list_head(listed, o->top, b1, sizeof(b1)), listed == 1 ? "" : "s");
+		if (o->suspects && s->reports == 0 && !strcmp(reason, "interval"))
+			fprintf(out, "(first report: a score needs two reports; the next comes in %g s;\n"
+				"until then sites are ranked by outstanding bytes)\n", o->interval);
+		else if (o->suspects && s->reports == 0)
+			fprintf(out, "(one report only: a score needs two, so sites are ranked by "
+				"outstanding bytes;\ntrace for longer than %s)\n",
+				o->interval > 0 ? "the interval" :
+				"an interval, e.g. 'pyleakbpf -p PID --suspects 10'");
 		for (size_t i = 0; i < snap->n && shown < (size_t)o->top; i++) {
 			const struct site *si = &snap->sites[i];
 
-			if (si->out_bytes <= 0 && !(o->suspects && si->sus.score > 0))
-				continue;
-			if (o->suspects && si->sus.score <= 0 && s->reports > 0)
+			int r = site_listed(s, o, si);
+
+			if (r < 0)
 				break;
+			if (!r)
+				continue;
 			shown++;
 			fprintf(out, "\n#%zu %s outstanding in %s block%s", shown,
 				human_bytes(si->out_bytes, b1, sizeof(b1)),

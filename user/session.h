@@ -31,6 +31,7 @@ struct report_opts {
 	bool suspects;			/* rank sites by steady growth */
 	bool no_types;			/* do not read object types */
 	uint64_t older_ns;		/* keep only blocks at least this old (0: all) */
+	double interval;		/* seconds between reports (0: one report) */
 	const char *svg_path;		/* also write an SVG flame graph here */
 	const char *pprof_path;		/* also write a pprof profile here */
 	FILE *out;

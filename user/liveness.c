@@ -25,7 +25,8 @@
 
 #define BATCH		1024		/* iovecs per process_vm_readv (UIO_MAXIOV) */
 #define BUF_BYTES	(8u << 20)	/* local buffer per batch */
-#define GAP		256		/* ranges closer than this are read as one */
+#define GAP		4096		/* ranges closer than this are read as one: a remote
+				 * iovec costs about what copying 4 KiB does */
 #define SPAN_MAX	(64u << 10)	/* longest coalesced range */
 
 #define POOL_OVERHEAD	48u		/* sizeof(struct pool_header), 16-aligned */

@@ -100,11 +100,11 @@ static bool py_cmd(struct pyproc *p, const char *cmd)
 	return write(p->in, cmd, strlen(cmd)) == (ssize_t)strlen(cmd);
 }
 
-static double now(void)
+static double now(clockid_t clk)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clk, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -177,7 +177,7 @@ static void check_many(pid_t pid, struct pyproc *p, const struct live_params *lp
 	uint64_t (*rec)[4] = malloc(MANY * sizeof(*rec));
 	struct live_stats st;
 	int fd = mkstemp(path);
-	double t;
+	double t, cpu;
 	FILE *f;
 
 	CHECK(fd >= 0 && b && v && rec);
@@ -193,13 +193,20 @@ static void check_many(pid_t pid, struct pyproc *p, const struct live_params *lp
 	for (int i = 0; i < MANY; i++)
 		b[i] = (struct live_block){ .addr = rec[i][0], .size = rec[i][1],
 					    .kind = rec[i][2], .type = rec[i][3] };
-	t = now();
+	/*
+	 * CPU time is what is checked (the reads are copies made by our
+	 * thread in the kernel): the wall clock also counts the time other
+	 * processes had the CPU.
+	 */
+	t = now(CLOCK_MONOTONIC);
+	cpu = now(CLOCK_THREAD_CPUTIME_ID);
 	CHECK_EQ_INT(liveness_check(pid, lp, b, MANY, v, &st), 0);
-	t = now() - t;
+	cpu = now(CLOCK_THREAD_CPUTIME_ID) - cpu;
+	t = now(CLOCK_MONOTONIC) - t;
 	CHECK_EQ_U64(st.live, MANY);
-	unit_note("%d blocks: %.3f s, %lu syscalls, %lu iovecs, %lu MB read", MANY, t,
-		  st.syscalls, st.iovecs, st.bytes_read >> 20);
-	CHECKF(t < 0.5, "%d blocks took %.3f s", MANY, t);
+	unit_note("%d blocks: %.3f s CPU, %.3f s wall, %lu syscalls, %lu iovecs, %lu MB read",
+		  MANY, cpu, t, st.syscalls, st.iovecs, st.bytes_read >> 20);
+	CHECKF(cpu < 0.5, "%d blocks took %.3f s of CPU", MANY, cpu);
 out:
 	unlink(path);
 	free(rec);

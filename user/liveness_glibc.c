@@ -13,8 +13,13 @@
  *    it; glibc's own double-free test is this comparison. The key is
  *    learned from the main thread's tcache_perthread_struct, the first
  *    chunk of [heap]: every block its lists start with holds the key;
- *  - fastbins (chunks up to 0xa0 bytes): nothing in the chunk says so, and
- *    the arenas are not found here, so such a chunk is unknown.
+ *  - fastbins (chunks up to 0xa0 bytes): nothing in the chunk says so; the
+ *    arenas do. main_arena is found in libc's writable data by its shape
+ *    (every empty bin points at itself), the others on its list, and all
+ *    their fastbin lists walked (links mangled with the link's address
+ *    >> 12 since 2.32; every link checked for alignment and chunk size).
+ *    Without them a fastbin-sized chunk is unknown.
+ * A chunk at or overlapping an arena's top chunk is free.
  * A chunk freed between two free neighbours is merged into them and its
  * header and the next one stay behind as stale bytes inside a bigger free
  * chunk; the chunk after the next one tells: a free chunk's successor has
@@ -41,6 +46,16 @@
 #define TCACHE_BINS	64
 #define TCACHE_CHUNK	0x290ull	/* request2size(sizeof(tcache_perthread_struct)) */
 #define PAGE		4096ull
+#define MAX_ARENAS	256
+#define MAX_FAST	(1u << 16)	/* fastbin chunks followed at most */
+#define NFASTBINS	10
+/* struct malloc_state, 2.27+ (64-bit) */
+#define MS_FASTBINS	16
+#define MS_TOP		96
+#define MS_BINS		112
+#define MS_NBINS	127
+#define MS_NEXT		2160
+#define MS_SIZE		2200
 #define HUGE_PAGE	(2ull << 20)	/* glibc.malloc.hugetlb rounds mmapped chunks to it */
 
 /* What was read for one chunk. */
@@ -55,6 +70,15 @@ struct gctx {
 	const struct live_block *b;
 	const uint32_t *idx;
 	struct chunk *ch;
+};
+
+/* What the arenas say. */
+struct arenas {
+	bool fast_known;		/* every fastbin list walked to its end */
+	uint64_t *fast;			/* chunks in fastbins, sorted */
+	size_t nfast;
+	uint64_t top[MAX_ARENAS][2];	/* top chunk: start, end */
+	int ntop;
 };
 
 static uint64_t request2size(uint64_t n)
@@ -185,9 +209,172 @@ static int learn_tcache_key(pid_t pid, uint64_t *key, struct live_stats *st)
 	return 0;
 }
 
+/* Is m, read at addr, a struct malloc_state? Its empty bins say so. */
+static bool arena_shape(const uint8_t *m, uint64_t addr)
+{
+	int self = 0;
+	uint64_t v[2];
+
+	for (int i = 1; i <= MS_NBINS; i++) {
+		uint64_t bin = addr + MS_BINS + 16 * (i - 1) - 16;
+
+		memcpy(v, m + MS_BINS + 16 * (i - 1), 16);
+		if (v[0] == bin && v[1] == bin)
+			self++;
+		else if (!v[0] || !v[1] || (v[0] & 15) || (v[1] & 15) ||
+			 v[0] >= LV_USER_TOP || v[1] >= LV_USER_TOP)
+			return false;
+	}
+	memcpy(v, m + MS_NEXT, 8);
+	return self >= 32 && v[0] && !(v[0] & 7) && v[0] < LV_USER_TOP;
+}
+
+/* main_arena, in libc's writable data; 0 if not found. */
+static uint64_t find_main_arena(pid_t pid, struct live_stats *st)
+{
+	char fn[64], line[PATH_MAX + 128];
+	uint64_t found = 0, lo = 0, hi = 0;
+	struct map_entry e;
+	uint8_t *buf;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	/* the file's rw-p mapping (.data) and the anonymous one after it (.bss) */
+	while (fgets(line, sizeof(line), f)) {
+		if (maps_parse_line(line, &e) || strcmp(e.perms, "rw-p"))
+			continue;
+		if (strstr(e.path, "/libc.so.6") || strstr(e.path, "/libc-2.")) {
+			lo = e.start;
+			hi = e.end;
+		} else if (lo && e.start == hi && !e.path[0]) {
+			hi = e.end;
+		}
+	}
+	fclose(f);
+	if (!lo || hi - lo > (4u << 20) || !(buf = malloc(hi - lo)))
+		return 0;
+	if (!read_one(pid, lo, buf, hi - lo, st))
+		for (uint64_t o = 0; !found && o + MS_SIZE <= hi - lo; o += 8)
+			if (arena_shape(buf + o, lo + o))
+				found = lo + o;
+	free(buf);
+	return found;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Walk every arena's fastbins, all lists a step at a time: one read per
+ * step for all of them. A link that is not a chunk of its bin's size, or
+ * more chunks than MAX_FAST, leaves the fastbins unknown.
+ */
+static int walk_arenas(pid_t pid, struct arenas *ar, struct live_stats *st)
+{
+	uint64_t arena = find_main_arena(pid, st), a = arena, cur[MAX_ARENAS * NFASTBINS];
+	uint8_t m[MS_SIZE], rec[MAX_ARENAS * NFASTBINS][32];
+	struct iovec l[MAX_ARENAS * NFASTBINS], r[MAX_ARENAS * NFASTBINS];
+	int bin[MAX_ARENAS * NFASTBINS], n = 0, err;
+
+	if (!arena)
+		return 0;
+	ar->fast = malloc(MAX_FAST * sizeof(*ar->fast));
+	if (!ar->fast)
+		return -ENOMEM;
+	do {
+		uint64_t t, hdr[2];
+
+		if ((err = read_one(pid, a, m, sizeof(m), st)))
+			return err < 0 ? err : 0;
+		if (!arena_shape(m, a) || ar->ntop == MAX_ARENAS)
+			return 0;
+		memcpy(&t, m + MS_TOP, 8);
+		if (t && !(t & 15) && t < LV_USER_TOP && !read_one(pid, t, hdr, 16, st)) {
+			ar->top[ar->ntop][0] = t;
+			ar->top[ar->ntop][1] = t + (hdr[1] & ~FLAGS);
+			ar->ntop++;
+		}
+		for (int i = 0; i < NFASTBINS; i++) {
+			memcpy(&cur[n], m + MS_FASTBINS + 8 * i, 8);
+			bin[n] = i;
+			n += cur[n] != 0;
+		}
+		memcpy(&a, m + MS_NEXT, 8);
+	} while (a != arena);
+	while (n) {
+		ssize_t got;
+		int k = 0;
+
+		for (int i = 0; i < n; i++) {
+			if ((cur[i] & 15) || cur[i] >= LV_USER_TOP || ar->nfast == MAX_FAST)
+				return 0;
+			l[i] = (struct iovec){ rec[i], 32 };
+			r[i] = (struct iovec){ (void *)(uintptr_t)cur[i], 32 };
+			ar->fast[ar->nfast++] = cur[i];
+		}
+		got = process_vm_readv(pid, l, n, r, n, 0);
+		st->syscalls++;
+		st->iovecs += n;
+		if (got != 32 * n)
+			return got < 0 && errno != EFAULT ? -errno : 0;
+		st->bytes_read += got;
+		for (int i = 0; i < n; i++) {
+			uint64_t size, fd, pos = cur[i] + 16;
+
+			memcpy(&size, rec[i] + 8, 8);
+			memcpy(&fd, rec[i] + 16, 8);
+			if ((size & ~FLAGS & ~(uint64_t)NON_MAIN_ARENA) != (uint64_t)(bin[i] + 2) * 16)
+				return 0;
+			/* safe-linking (2.32+) when it decodes to a chunk */
+			if (fd && ((fd ^ (pos >> 12)) & 15) == 0)
+				fd ^= pos >> 12;
+			if (fd) {
+				cur[k] = fd;
+				bin[k++] = bin[i];
+			}
+		}
+		n = k;
+	}
+	qsort(ar->fast, ar->nfast, sizeof(*ar->fast), cmp_u64);
+	ar->fast_known = true;
+	return 0;
+}
+
+static bool in_fastbin(const struct arenas *ar, uint64_t chunk)
+{
+	size_t lo = 0, hi = ar->nfast;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (ar->fast[mid] == chunk)
+			return true;
+		if (ar->fast[mid] < chunk)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static bool in_top(const struct arenas *ar, uint64_t p, uint64_t cs)
+{
+	for (int i = 0; i < ar->ntop; i++)
+		if (p < ar->top[i][1] && p + cs > ar->top[i][0])
+			return true;
+	return false;
+}
+
 /* Does chunk c, of block b, fit what malloc was asked for and say in use? */
 static uint8_t decide(const struct live_block *b, struct chunk *c, uint64_t key,
-		      struct live_stats *st, bool *want_nn)
+		      const struct arenas *ar, struct live_stats *st, bool *want_nn)
 {
 	uint64_t cs = c->size & ~FLAGS, nb = request2size(b->size), next;
 	int k;
@@ -208,6 +395,8 @@ static uint8_t decide(const struct live_block *b, struct chunk *c, uint64_t key,
 	}
 	if (cs < nb || cs >= nb + MINSIZE || (cs & 15))
 		return st->dead_size++, LV_DEAD;
+	if (in_top(ar, b->addr - 16, cs))
+		return st->dead_chunk++, LV_DEAD;
 	k = (cs - nb) / 16;
 	if (!c->have_next[k])
 		return st->unknown_chunk++, LV_UNKNOWN;
@@ -221,8 +410,12 @@ static uint8_t decide(const struct live_block *b, struct chunk *c, uint64_t key,
 		if (c->w1 == key)
 			return st->dead_chunk++, LV_DEAD;
 	}
-	if (cs <= FASTBIN_MAX_CHUNK)
-		return st->unknown_chunk++, LV_UNKNOWN;
+	if (cs <= FASTBIN_MAX_CHUNK) {
+		if (!ar->fast_known)
+			return st->unknown_chunk++, LV_UNKNOWN;
+		if (in_fastbin(ar, b->addr - 16))
+			return st->dead_chunk++, LV_DEAD;
+	}
 	*want_nn = true;
 	return LV_LIVE;
 }
@@ -232,16 +425,21 @@ int lv_glibc(pid_t pid, const struct live_params *p, const struct live_block *b,
 {
 	struct chunk *ch = calloc(m + 1, sizeof(*ch));
 	struct lv_req *req = malloc((2 * m + 1) * sizeof(*req));
+	struct arenas *ar = calloc(1, sizeof(*ar));
 	struct gctx g = { b, idx, ch };
 	uint64_t key = p->tcache_key;
 	size_t n = 0;
 	int err = -ENOMEM;
 
-	if (!ch || !req || m > (UINT32_MAX >> 2))
+	if (!ch || !req || !ar || m > (UINT32_MAX >> 2))
 		goto out;
 	if (!key && (err = learn_tcache_key(pid, &key, st)))
 		goto out;
 	st->tcache_key = key;
+	if ((err = walk_arenas(pid, ar, st)))
+		goto out;
+	st->fastbins_known = ar->fast_known;
+	st->fastbin_chunks = ar->nfast;
 	for (size_t j = 0; j < m; j++) {
 		uint64_t c = b[idx[j]].addr - 16;
 
@@ -256,7 +454,7 @@ int lv_glibc(pid_t pid, const struct live_params *p, const struct live_block *b,
 		const struct live_block *bj = &b[idx[j]];
 		bool want_nn;
 
-		verdict[idx[j]] = decide(bj, &ch[j], key, st, &want_nn);
+		verdict[idx[j]] = decide(bj, &ch[j], key, ar, st, &want_nn);
 		if (want_nn) {
 			uint64_t next = bj->addr - 16 + (ch[j].size & ~FLAGS);
 			uint64_t nsz = ch[j].next[((ch[j].size & ~FLAGS) - request2size(bj->size)) / 16];
@@ -278,6 +476,9 @@ int lv_glibc(pid_t pid, const struct live_params *p, const struct live_block *b,
 		}
 	}
 out:
+	if (ar)
+		free(ar->fast);
+	free(ar);
 	free(req);
 	free(ch);
 	return err;

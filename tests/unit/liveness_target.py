@@ -71,8 +71,9 @@ def make(group, i):
     show("mal", group, id(huge), BYTES_HEAD + len(huge) + 1)
     held[group] += [b, o, big, huge]
     # ctypes buffers straight from libc: a heap chunk past the tcache,
-    # one in tcache range, and an mmapped one
-    for size in (3000, 700, 300000):
+    # one in tcache range, an mmapped one, and fastbin-sized ones (freed,
+    # 7 fill the tcache, the rest go to a fastbin)
+    for size in (3000, 700, 300000, 88, 88):
         p = libc.malloc(size)
         ctypes.memset(p, 0x41, size)
         show("mal", group, p, size)

@@ -133,8 +133,9 @@ static void check_listing(pid_t pid, const struct live_params *lp, const struct 
 		}
 	CHECK_EQ_U64(st.live + st.dead + st.unknown, ls->n);
 	CHECK(st.tcache_key != 0);
-	unit_note("%s: %lu live, %lu dead (%lu pool, %lu chunk, %lu object, %lu unmapped), "
-		  "%lu syscalls, %lu bytes", freed ? "after frees" : "before", st.live, st.dead,
+	CHECK(st.fastbins_known);
+	unit_note("%s: %u in fastbins; %lu live, %lu dead (%lu pool, %lu chunk, %lu object, %lu unmapped), "
+		  "%lu syscalls, %lu bytes", freed ? "after frees" : "before", st.fastbin_chunks, st.live, st.dead,
 		  st.dead_pool, st.dead_chunk, st.dead_object, st.dead_unmapped, st.syscalls,
 		  st.bytes_read);
 }
@@ -438,6 +439,7 @@ TEST(liveness_crafted_chunks)
 	struct live_params lp = { .pool_size = P16, .glibc = 1, .tcache_key = KEY };
 	uint8_t *h = map_aligned(17 * 4096, 4096), *m = map_aligned(4 * 4096, 4096);
 	struct live_stats st;
+	uint8_t v[1];
 	pid_t pid;
 
 	CHECK(h && m);
@@ -464,6 +466,7 @@ TEST(liveness_crafted_chunks)
 	chunk_at(h + 0x6500, 0, 0x101, 0);
 	chunk_at(h + 0x7000, 0, 0x41, 0);		/* fastbin-sized */
 	chunk_at(h + 0x7040, 0, 0x31, 0);
+	chunk_at(h + 0x7070, 0, 0x21, 0);
 	chunk_at(h + 0x8000, 0, 0x505, 0);		/* non-main arena, in use */
 	chunk_at(h + 0x8500, 0, 0x105, 0);
 	chunk_at(h + 0x8600, 0, 0x105, 0);
@@ -486,7 +489,6 @@ TEST(liveness_crafted_chunks)
 			{ U(h) + 0x4010, 0x4e0, LB_MALLOC, LV_DEAD },
 			{ U(h) + 0x5010, 0x4e0, LB_MALLOC, LV_LIVE },
 			{ U(h) + 0x6010, 0x100, LB_MALLOC, LV_DEAD },
-			{ U(h) + 0x7010, 0x30, LB_MALLOC, LV_UNKNOWN },
 			{ U(h) + 0x8010, 0x4e0, LB_MALLOC, LV_LIVE },
 			{ U(h) + 0x9010, 0x4e0, LB_MALLOC, LV_DEAD },
 			{ U(h) + 0x10000 - 0x4f0, 0x4e0, LB_MALLOC, LV_UNKNOWN },
@@ -499,6 +501,12 @@ TEST(liveness_crafted_chunks)
 		};
 
 		check_expect(pid, &lp, e, sizeof(e) / sizeof(e[0]));
+		/* fastbin-sized: in use when the arenas were found (not in one
+		 * of their fastbins), else unknown */
+		CHECK_EQ_INT(liveness_check(pid, &lp, &(struct live_block){ U(h) + 0x7010, 0x30,
+					    LB_MALLOC, 0 }, 1, v, &st), 0);
+		CHECK_EQ_INT(v[0], st.fastbins_known ? LV_LIVE : LV_UNKNOWN);
+		CHECK(st.fastbins_known);
 		/* not glibc: nothing is checked, nothing is guessed */
 		lp.glibc = 0;
 		CHECK_EQ_INT(liveness_check(pid, &lp, &(struct live_block){ U(h) + 0x110, 0x4e0,

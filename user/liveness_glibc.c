@@ -19,7 +19,11 @@
  *    their fastbin lists walked (links mangled with the link's address
  *    >> 12 since 2.32; every link checked for alignment and chunk size).
  *    Without them a fastbin-sized chunk is unknown.
- * A chunk at or overlapping an arena's top chunk is free.
+ * A chunk overlapping an arena's top chunk is free; so is one whose next
+ * chunk overlaps a top without being it (a stale header of an old top:
+ * the chunk went into the top, which was carved up again since).
+ * What stays out of reach without walking the heap: a stale header inside
+ * a chunk allocated since, whose owner has not overwritten it.
  * A chunk freed between two free neighbours is merged into them and its
  * header and the next one stay behind as stale bytes inside a bigger free
  * chunk; the chunk after the next one tells: a free chunk's successor has
@@ -364,10 +368,11 @@ static bool in_fastbin(const struct arenas *ar, uint64_t chunk)
 	return false;
 }
 
+/* Does [p, p + cs) overlap a top chunk, other than being that top chunk? */
 static bool in_top(const struct arenas *ar, uint64_t p, uint64_t cs)
 {
 	for (int i = 0; i < ar->ntop; i++)
-		if (p < ar->top[i][1] && p + cs > ar->top[i][0])
+		if (p < ar->top[i][1] && p + cs > ar->top[i][0] && p != ar->top[i][0])
 			return true;
 	return false;
 }
@@ -403,6 +408,10 @@ static uint8_t decide(const struct live_block *b, struct chunk *c, uint64_t key,
 	next = c->next[k];
 	if (!(next & PREV_INUSE) || (next & IS_MMAPPED) || ((next & ~FLAGS) & 15) ||
 	    (next & ~FLAGS) < 16)
+		return st->dead_chunk++, LV_DEAD;
+	/* next is the top chunk, or ends before it; else it is an old top's
+	 * header left inside memory carved from the top since */
+	if (in_top(ar, b->addr - 16 + cs, next & ~FLAGS))
 		return st->dead_chunk++, LV_DEAD;
 	if (cs <= TCACHE_MAX_CHUNK) {
 		if (!key)

@@ -73,7 +73,7 @@ def make(group, i):
     # ctypes buffers straight from libc: a heap chunk past the tcache,
     # one in tcache range, an mmapped one, and fastbin-sized ones (freed,
     # 7 fill the tcache, the rest go to a fastbin)
-    for size in (3000, 700, 300000, 88, 88):
+    for size in (3000, 700, 300000, 120, 120):
         p = libc.malloc(size)
         ctypes.memset(p, 0x41, size)
         show("mal", group, p, size)

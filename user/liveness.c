@@ -39,15 +39,14 @@
 
 /* --- reader ------------------------------------------------------------ */
 
-void lv_sort(struct lv_req *r, struct lv_req *tmp, size_t n)
+void lv_sort(struct lv_req *r, struct lv_req *tmp, size_t n, size_t *cnt)
 {
 	struct lv_req *src = r, *dst = tmp;
-	size_t cnt[1 << 16];
 
 	for (int shift = 0; shift < 64; shift += 16) {
 		size_t sum = 0;
 
-		memset(cnt, 0, sizeof(cnt));
+		memset(cnt, 0, LV_SORT_COUNTS * sizeof(*cnt));
 		for (size_t i = 0; i < n; i++)
 			cnt[(src[i].addr >> shift) & 0xffff]++;
 		/* one digit for all: this pass changes nothing */
@@ -168,23 +167,26 @@ int lv_read(pid_t pid, struct lv_req *r, size_t n, lv_cb cb, void *ctx,
 	    struct live_stats *st)
 {
 	struct lv_req *tmp = malloc(n * sizeof(*tmp) + 1);
+	size_t *cnt = malloc(LV_SORT_COUNTS * sizeof(*cnt));
 	struct reader *rd = malloc(sizeof(*rd));
 	struct span s = { 0 };
 	int err = -ENOMEM;
 
-	if (!tmp || !rd)
+	if (!tmp || !rd || !cnt)
 		goto out;
-	rd->buf = malloc(BUF_BYTES + LV_MAX_REQ);
+	rd->buf = malloc(BUF_BYTES + SPAN_MAX + LV_MAX_REQ);
 	if (!rd->buf)
 		goto out;
-	lv_sort(r, tmp, n);
+	lv_sort(r, tmp, n, cnt);
 	*rd = (struct reader){ .pid = pid, .r = r, .cb = cb, .ctx = ctx, .st = st,
 			       .buf = rd->buf };
 	err = 0;
 	for (size_t i = 0; i < n && !err; i++) {
 		uint64_t a = r[i].addr, e = a + r[i].len;
 
-		if (i && a <= s.end + GAP && (e > s.end ? e : s.end) - s.start <= SPAN_MAX) {
+		/* the same pool again, or close enough to read the gap too */
+		if (i && (e <= s.end ||
+			  (a <= s.end + GAP && e - s.start <= SPAN_MAX))) {
 			if (e > s.end)
 				s.end = e;
 			s.last = i + 1;
@@ -201,6 +203,7 @@ int lv_read(pid_t pid, struct lv_req *r, size_t n, lv_cb cb, void *ctx,
 	free(rd->buf);
 out:
 	free(rd);
+	free(cnt);
 	free(tmp);
 	return err;
 }

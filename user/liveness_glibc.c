@@ -53,6 +53,8 @@
 #define MAX_ARENAS	256
 #define MAX_FAST	(1u << 16)	/* fastbin chunks followed at most */
 #define NFASTBINS	10
+#define BATCH_IOV	1024		/* UIO_MAXIOV */
+#define MAX_RECORD	(1ull << 47)	/* no block is this big */
 /* struct malloc_state, 2.27+ (64-bit) */
 #define MS_FASTBINS	16
 #define MS_TOP		96
@@ -280,75 +282,100 @@ static int cmp_u64(const void *a, const void *b)
  * step for all of them. A link that is not a chunk of its bin's size, or
  * more chunks than MAX_FAST, leaves the fastbins unknown.
  */
+struct walk {
+	uint64_t cur[MAX_ARENAS * NFASTBINS];
+	int bin[MAX_ARENAS * NFASTBINS];
+	uint8_t rec[MAX_ARENAS * NFASTBINS][32];
+	struct iovec l[MAX_ARENAS * NFASTBINS], r[MAX_ARENAS * NFASTBINS];
+	uint8_t m[MS_SIZE];
+};
+
+/* One step of every list: 1 when a list is broken, else 0 or -errno. */
+static int walk_step(pid_t pid, struct walk *w, int n, struct arenas *ar, struct live_stats *st)
+{
+	for (int i = 0; i < n; i++) {
+		if ((w->cur[i] & 15) || w->cur[i] >= LV_USER_TOP || ar->nfast == MAX_FAST)
+			return 1;
+		w->l[i] = (struct iovec){ w->rec[i], 32 };
+		w->r[i] = (struct iovec){ (void *)(uintptr_t)w->cur[i], 32 };
+		ar->fast[ar->nfast++] = w->cur[i];
+	}
+	for (int i = 0; i < n; i += BATCH_IOV) {
+		int k = n - i < BATCH_IOV ? n - i : BATCH_IOV;
+		ssize_t got = process_vm_readv(pid, w->l + i, k, w->r + i, k, 0);
+
+		st->syscalls++;
+		st->iovecs += k;
+		if (got < 0 && errno != EFAULT)
+			return -errno;
+		if (got != 32 * k)
+			return 1;
+		st->bytes_read += got;
+	}
+	return 0;
+}
+
 static int walk_arenas(pid_t pid, struct arenas *ar, struct live_stats *st)
 {
-	uint64_t arena = find_main_arena(pid, st), a = arena, cur[MAX_ARENAS * NFASTBINS];
-	uint8_t m[MS_SIZE], rec[MAX_ARENAS * NFASTBINS][32];
-	struct iovec l[MAX_ARENAS * NFASTBINS], r[MAX_ARENAS * NFASTBINS];
-	int bin[MAX_ARENAS * NFASTBINS], n = 0, err;
+	uint64_t arena = find_main_arena(pid, st), a = arena;
+	struct walk *w;
+	int n = 0, narenas = 0, err = 0;
 
 	if (!arena)
 		return 0;
 	ar->fast = malloc(MAX_FAST * sizeof(*ar->fast));
-	if (!ar->fast)
+	w = malloc(sizeof(*w));
+	if (!ar->fast || !w) {
+		free(w);
 		return -ENOMEM;
+	}
 	do {
 		uint64_t t, hdr[2];
 
-		if ((err = read_one(pid, a, m, sizeof(m), st)))
-			return err < 0 ? err : 0;
-		if (!arena_shape(m, a) || ar->ntop == MAX_ARENAS)
-			return 0;
-		memcpy(&t, m + MS_TOP, 8);
+		if (narenas++ == MAX_ARENAS || (err = read_one(pid, a, w->m, MS_SIZE, st)) ||
+		    !arena_shape(w->m, a))
+			goto out;
+		memcpy(&t, w->m + MS_TOP, 8);
 		if (t && !(t & 15) && t < LV_USER_TOP && !read_one(pid, t, hdr, 16, st)) {
 			ar->top[ar->ntop][0] = t;
 			ar->top[ar->ntop][1] = t + (hdr[1] & ~FLAGS);
 			ar->ntop++;
 		}
 		for (int i = 0; i < NFASTBINS; i++) {
-			memcpy(&cur[n], m + MS_FASTBINS + 8 * i, 8);
-			bin[n] = i;
-			n += cur[n] != 0;
+			memcpy(&w->cur[n], w->m + MS_FASTBINS + 8 * i, 8);
+			w->bin[n] = i;
+			n += w->cur[n] != 0;
 		}
-		memcpy(&a, m + MS_NEXT, 8);
+		memcpy(&a, w->m + MS_NEXT, 8);
 	} while (a != arena);
 	while (n) {
-		ssize_t got;
 		int k = 0;
 
+		if ((err = walk_step(pid, w, n, ar, st)))
+			goto out;
 		for (int i = 0; i < n; i++) {
-			if ((cur[i] & 15) || cur[i] >= LV_USER_TOP || ar->nfast == MAX_FAST)
-				return 0;
-			l[i] = (struct iovec){ rec[i], 32 };
-			r[i] = (struct iovec){ (void *)(uintptr_t)cur[i], 32 };
-			ar->fast[ar->nfast++] = cur[i];
-		}
-		got = process_vm_readv(pid, l, n, r, n, 0);
-		st->syscalls++;
-		st->iovecs += n;
-		if (got != 32 * n)
-			return got < 0 && errno != EFAULT ? -errno : 0;
-		st->bytes_read += got;
-		for (int i = 0; i < n; i++) {
-			uint64_t size, fd, pos = cur[i] + 16;
+			uint64_t size, fd, pos = w->cur[i] + 16;
 
-			memcpy(&size, rec[i] + 8, 8);
-			memcpy(&fd, rec[i] + 16, 8);
-			if ((size & ~FLAGS & ~(uint64_t)NON_MAIN_ARENA) != (uint64_t)(bin[i] + 2) * 16)
-				return 0;
+			memcpy(&size, w->rec[i] + 8, 8);
+			memcpy(&fd, w->rec[i] + 16, 8);
+			if ((size & ~FLAGS) != (uint64_t)(w->bin[i] + 2) * 16)
+				goto out;
 			/* safe-linking (2.32+) when it decodes to a chunk */
 			if (fd && ((fd ^ (pos >> 12)) & 15) == 0)
 				fd ^= pos >> 12;
 			if (fd) {
-				cur[k] = fd;
-				bin[k++] = bin[i];
+				w->cur[k] = fd;
+				w->bin[k++] = w->bin[i];
 			}
 		}
 		n = k;
 	}
 	qsort(ar->fast, ar->nfast, sizeof(*ar->fast), cmp_u64);
 	ar->fast_known = true;
-	return 0;
+out:
+	free(w);
+	/* a broken list (1) or a failed read: the fastbins stay unknown */
+	return err < 0 ? err : 0;
 }
 
 static bool in_fastbin(const struct arenas *ar, uint64_t chunk)
@@ -385,6 +412,8 @@ static uint8_t decide(const struct live_block *b, struct chunk *c, uint64_t key,
 	int k;
 
 	*want_nn = false;
+	if (b->size >= MAX_RECORD)
+		return st->dead_size++, LV_DEAD;
 	if (!c->have_hdr)
 		return st->dead_unmapped++, LV_DEAD;
 	if (c->size & IS_MMAPPED) {
@@ -453,8 +482,9 @@ int lv_glibc(pid_t pid, const struct live_params *p, const struct live_block *b,
 		uint64_t c = b[idx[j]].addr - 16;
 
 		req[n++] = (struct lv_req){ c, 32, (j << 2) | P_HDR };
-		req[n++] = (struct lv_req){ c + request2size(b[idx[j]].size), 32,
-					    (j << 2) | P_NEXT };
+		if (b[idx[j]].size < MAX_RECORD)
+			req[n++] = (struct lv_req){ c + request2size(b[idx[j]].size), 32,
+						    (j << 2) | P_NEXT };
 	}
 	if ((err = lv_read(pid, req, n, chunk_cb, &g, st)))
 		goto out;

@@ -33,8 +33,9 @@ typedef void (*lv_cb)(void *ctx, const struct lv_req *r, const uint8_t *data);
 int lv_read(pid_t pid, struct lv_req *r, size_t n, lv_cb cb, void *ctx,
 	    struct live_stats *st);
 
-/* Sort requests by address (stable LSD radix sort; tmp holds n). */
-void lv_sort(struct lv_req *r, struct lv_req *tmp, size_t n);
+/* Sort requests by address (LSD radix sort; tmp holds n, cnt LV_SORT_COUNTS). */
+#define LV_SORT_COUNTS	(1u << 16)
+void lv_sort(struct lv_req *r, struct lv_req *tmp, size_t n, size_t *cnt);
 
 /*
  * The glibc chunks among b (those with kind LB_MALLOC, listed in idx[0..m)):

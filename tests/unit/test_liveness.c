@@ -498,6 +498,8 @@ TEST(liveness_crafted_chunks)
 			{ U(m) + 16, 0x2ff0, LB_MALLOC, LV_LIVE },
 			{ U(m) + 16, 0x2ff1, LB_MALLOC, LV_DEAD },
 			{ U(m) + 16, 0x100, LB_MALLOC, LV_DEAD },
+			{ U(m) + 16, ~0ull - 8, LB_MALLOC, LV_DEAD },	/* sizes that wrap */
+			{ U(h) + 0x110, ~0ull - 20, LB_MALLOC, LV_DEAD },
 		};
 
 		check_expect(pid, &lp, e, sizeof(e) / sizeof(e[0]));

@@ -70,8 +70,11 @@ struct live_stats {
  * be NULL) is filled in, not added to. Blocks may come in any order and
  * kinds may be mixed; reads are batched and coalesced by address. 0, or
  * -errno when the target cannot be read at all (-ESRCH: gone, -EPERM).
- * In a Py_DEBUG build (debug allocator hooks), pass the underlying block:
- * addr - 16 and size + 24 for blocks from CPython's allocator functions.
+ * In a Py_DEBUG build (debug allocator hooks), pass the underlying block
+ * for blocks from CPython's allocator functions: addr - 16, size + 24 (a
+ * pymalloc block when that is <= 512, and for PyMem_Raw*); a PyObject_ or
+ * PyMem_ block over 512 goes through the raw domain's hooks too: addr - 32,
+ * size + 48, LB_MALLOC. Blocks from libc's own functions are as they are.
  */
 int liveness_check(pid_t pid, const struct live_params *p, const struct live_block *b,
 		   size_t n, uint8_t *verdict, struct live_stats *st);

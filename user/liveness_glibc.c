@@ -395,6 +395,14 @@ static bool in_fastbin(const struct arenas *ar, uint64_t chunk)
 	return false;
 }
 
+static bool is_top(const struct arenas *ar, uint64_t p)
+{
+	for (int i = 0; i < ar->ntop; i++)
+		if (p == ar->top[i][0])
+			return true;
+	return false;
+}
+
 /* Does [p, p + cs) overlap a top chunk, other than being that top chunk? */
 static bool in_top(const struct arenas *ar, uint64_t p, uint64_t cs)
 {
@@ -454,7 +462,8 @@ static uint8_t decide(const struct live_block *b, struct chunk *c, uint64_t key,
 		if (in_fastbin(ar, b->addr - 16))
 			return st->dead_chunk++, LV_DEAD;
 	}
-	*want_nn = true;
+	/* past the top chunk is the end of the heap, or whatever is mapped there */
+	*want_nn = !is_top(ar, b->addr - 16 + cs);
 	return LV_LIVE;
 }
 

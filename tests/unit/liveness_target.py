@@ -4,11 +4,13 @@
 Allocates blocks of every kind the liveness checks know and prints them,
 one per line, as
 
-    KIND GROUP ADDR SIZE TYPE
+    KIND GROUP ADDR SIZE TYPE FROM
 
 KIND: pym (pymalloc block), mal (glibc chunk), obj (PyObject * from
-tp_alloc, TYPE its type); GROUP: keep or drop. Then "ready" and a line
-"pool N" with pymalloc's pool size. On the line "free" from stdin it
+tp_alloc, TYPE its type); GROUP: keep or drop; FROM: py (CPython's
+allocator functions returned ADDR: in a debug build their hooks put 16
+bytes before it and 8 after) or libc. Before them "pool N" with pymalloc's
+pool size and "debug 0|1"; after them "ready". On the line "free" from stdin it
 frees every "drop" block, each through the path its allocator offers
 (del for objects, libc free() for ctypes buffers), and prints "freed".
 On "many PATH N" it allocates N more blocks (a mix of the kinds, all
@@ -50,8 +52,8 @@ held = {"keep": [], "drop": []}
 mallocs = {"keep": [], "drop": []}
 
 
-def show(kind, group, addr, size, typ=0):
-    print(f"{kind} {group} {addr:#x} {size} {typ:#x}")
+def show(kind, group, addr, size, typ=0, origin="py"):
+    print(f"{kind} {group} {addr:#x} {size} {typ:#x} {origin}")
 
 
 def make(group, i):
@@ -76,7 +78,7 @@ def make(group, i):
     for size in (3000, 700, 300000, 120, 120):
         p = libc.malloc(size)
         ctypes.memset(p, 0x41, size)
-        show("mal", group, p, size)
+        show("mal", group, p, size, 0, "libc")
         mallocs[group].append(p)
 
 
@@ -101,10 +103,11 @@ def many(path, n):
 
 
 def main():
+    print(f"pool {pool_size()}")
+    print(f"debug {int(hasattr(sys, 'gettotalrefcount'))}")
     for i in range(COUNT):
         make("keep", i)
         make("drop", i)
-    print(f"pool {pool_size()}")
     print("ready", flush=True)
     more = []
     for line in sys.stdin:

@@ -19,6 +19,7 @@
 #include "unit.h"
 
 #define PY311		"/usr/bin/python3.11"
+#define PY311D		"/usr/bin/python3.11d"
 #define PYENV311	"/root/.pyenv/versions/3.11.7/bin/python3.11"
 #define PYENV39		"/root/.pyenv/versions/3.9.18/bin/python3.9"
 #define TARGET_PY	"tests/unit/liveness_target.py"
@@ -36,6 +37,7 @@ struct listing {
 	struct live_block b[MAX_BLOCKS];
 	bool drop[MAX_BLOCKS];
 	uint32_t pool_size;
+	int debug;		/* Py_DEBUG: allocator hooks around every block */
 	int n;
 };
 
@@ -73,7 +75,7 @@ static void py_stop(struct pyproc *p)
 /* Lines up to `until`; block lines go to ls when it is not NULL. */
 static bool py_read(struct pyproc *p, const char *until, struct listing *ls)
 {
-	char buf[512], kind[8], group[8];
+	char buf[512], kind[8], group[8], from[8];
 	unsigned long long addr, size, type;
 	unsigned pool;
 
@@ -82,9 +84,26 @@ static bool py_read(struct pyproc *p, const char *until, struct listing *ls)
 			return true;
 		if (ls && sscanf(buf, "pool %u", &pool) == 1)
 			ls->pool_size = pool;
-		if (!ls || ls->n == MAX_BLOCKS ||
-		    sscanf(buf, "%7s %7s %llx %llu %llx", kind, group, &addr, &size, &type) != 5)
+		if (ls && sscanf(buf, "debug %d", &ls->debug) == 1)
 			continue;
+		if (!ls || ls->n == MAX_BLOCKS ||
+		    sscanf(buf, "%7s %7s %llx %llu %llx %7s", kind, group, &addr, &size, &type,
+			   from) != 6)
+			continue;
+		/*
+		 * What the debug hooks asked of the allocator underneath: 16
+		 * bytes before, 8 after; past 512 bytes pymalloc passes that
+		 * to PyMem_RawMalloc, whose hooks add as much again.
+		 */
+		if (ls->debug && strcmp(kind, "obj") && !strcmp(from, "py")) {
+			addr -= 16;
+			size += 24;
+			if (size > 512) {
+				addr -= 16;
+				size += 24;
+			}
+			snprintf(kind, sizeof(kind), size <= 512 ? "pym" : "mal");
+		}
 		ls->b[ls->n] = (struct live_block){
 			.addr = addr, .size = size, .type = type,
 			.kind = !strcmp(kind, "pym") ? LB_PYMALLOC :
@@ -248,6 +267,11 @@ static void run_target(const char *python, bool many)
 TEST(liveness_debian_311)
 {
 	run_target(PY311, true);
+}
+
+TEST(liveness_debug_311)
+{
+	run_target(PY311D, false);
 }
 
 TEST(liveness_pyenv_311)

@@ -20,6 +20,7 @@ kept) and writes them to PATH as records of four u64: addr, size, kind
 import array
 import ctypes
 import sys
+import threading
 
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
@@ -102,6 +103,23 @@ def many(path, n):
     return keep
 
 
+def churn(started):
+    sizes = (8, 40, 120, 400, 433 - BYTES_HEAD - 1, 700, 983, 3000, 300000)
+    rounds = 0
+    while True:
+        held = []
+        for i, n in enumerate(sizes * 20):
+            held.append(b"c" * n)
+            held.append(Slots())
+            p = libc.malloc(n)
+            libc.free(p)
+            if i % 3 == 0:
+                del held[: len(held) // 2]
+        rounds += 1
+        if rounds == 20:
+            started.set()
+
+
 def main():
     print(f"pool {pool_size()}")
     print(f"debug {int(hasattr(sys, 'gettotalrefcount'))}")
@@ -121,6 +139,11 @@ def main():
         elif words and words[0] == "many":
             more.append(many(words[1], int(words[2])))
             print("many", flush=True)
+        elif words == ["churn"]:
+            started = threading.Event()
+            threading.Thread(target=churn, args=(started,), daemon=True).start()
+            started.wait()
+            print("churning", flush=True)
 
 
 main()

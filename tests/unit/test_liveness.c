@@ -159,6 +159,29 @@ static void check_listing(pid_t pid, const struct live_params *lp, const struct 
 		  st.bytes_read);
 }
 
+/*
+ * The target allocating and freeing in a thread while it is read: pools
+ * and chunks change under the reads. A kept block may come out unknown
+ * (a torn pool), never dead.
+ */
+static void check_churn(pid_t pid, const struct live_params *lp, const struct listing *ls)
+{
+	static uint8_t v[MAX_BLOCKS];
+	uint64_t unknown = 0, rounds = 50;
+	struct live_stats st;
+
+	for (uint64_t r = 0; r < rounds; r++) {
+		CHECK_EQ_INT(liveness_check(pid, lp, ls->b, ls->n, v, &st), 0);
+		for (int i = 0; i < ls->n; i++) {
+			CHECKF(ls->drop[i] || v[i] != LV_DEAD, "kept kind %d 0x%lx size %lu: dead",
+			       ls->b[i].kind, ls->b[i].addr, ls->b[i].size);
+			unknown += !ls->drop[i] && v[i] == LV_UNKNOWN;
+		}
+	}
+	unit_note("churning: %lu of %lu kept verdicts unknown", unknown,
+		  rounds * ls->n / 2);
+}
+
 /* Records that lie: wrong size, wrong type, nowhere. All dead. */
 static void check_lies(pid_t pid, const struct live_params *lp, const struct listing *ls)
 {
@@ -259,6 +282,8 @@ static void run_target(const char *python, bool many)
 	check_lies(p.pid, &lp, &ls);
 	if (many)
 		check_many(p.pid, &p, &lp);
+	CHECK(py_cmd(&p, "churn\n") && py_read(&p, "churning", NULL));
+	check_churn(p.pid, &lp, &ls);
 	py_stop(&p);
 	CHECK_EQ_INT(liveness_check(p.pid, &lp, ls.b, 1, (uint8_t[1]){ 0 }, NULL), -ESRCH);
 	alarm(0);

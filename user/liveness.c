@@ -15,7 +15,8 @@
  * An object block (a tp_alloc slot's PyObject *) is alive while it holds an
  * object of the type first seen with a reference count a live object can
  * have: deallocation leaves 0 there, pymalloc's free list a pointer, the
- * free lists of float and friends another type or 0.
+ * debug build's free 0xdd bytes, the free lists of float and friends
+ * another type or 0.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -35,7 +36,8 @@
 #define MAX_ARENAS	(1u << 24)
 #define MAX_POOL	(256u << 10)
 #define MAX_BLOCKS	((MAX_POOL - POOL_OVERHEAD) / ALIGNMENT)
-#define REFCNT_MAX	(1ll << 40)	/* 8 TiB of references: no live object */
+#define REFCNT_MAX	(1ull << 40)	/* 8 TiB of references: no live object */
+#define REFCNT_MASK	((1ull << 48) - 1)
 
 /* --- reader ------------------------------------------------------------ */
 
@@ -346,13 +348,15 @@ static void check_pymalloc(struct check *c, const struct lv_req *r, const uint8_
 static void check_object(struct check *c, const struct lv_req *r, const uint8_t *data)
 {
 	const struct live_block *b = &c->b[r->id];
-	int64_t refcnt;
-	uint64_t type;
+	uint64_t refcnt, type;
 
 	if (!data)
 		return set(c, r->id, LV_DEAD, &c->st->dead_unmapped);
 	memcpy(&refcnt, data, 8);
 	memcpy(&type, data + 8, 8);
+	/* 3.14 keeps ob_flags in bytes 6-7; immortal counts (0xffffffff in
+	 * 3.12, 3 << 30 in 3.14) are far below REFCNT_MAX */
+	refcnt &= REFCNT_MASK;
 	if (refcnt < 1 || refcnt >= REFCNT_MAX)
 		return set(c, r->id, LV_DEAD, &c->st->dead_object);
 	if (b->type ? type != b->type : !plausible_link(type, false))

@@ -20,6 +20,8 @@
 #define PY311D		"/usr/bin/python3.11d"
 #define PYENV311	"/root/.pyenv/versions/3.11.7/bin/python3.11"
 #define PYENV39		"/root/.pyenv/versions/3.9.18/bin/python3.9"
+#define PYENV38		"/root/.pyenv/versions/3.8.18/bin/python3.8"
+#define PYENV313	"/root/.pyenv/versions/3.13.0/bin/python3.13"
 #define TARGET_PY	"tests/unit/liveness_target.py"
 #define MAX_BLOCKS	4096
 #define MANY		1000000
@@ -272,7 +274,7 @@ static void run_target(const char *python, bool many)
 	if (!p.out)
 		return;
 	CHECK(py_read(&p, "ready", &ls));
-	CHECK_EQ_INT(ls.pool_size, strstr(python, "3.9") ? 4096 : 16384);
+	CHECK_EQ_INT(ls.pool_size, strstr(python, "3.9") || strstr(python, "3.8") ? 4096 : 16384);
 	lp.pool_size = ls.pool_size;
 	CHECK(ls.n > 100);
 	check_listing(p.pid, &lp, &ls, false);
@@ -306,4 +308,14 @@ TEST(liveness_pyenv_311)
 TEST(liveness_pyenv_39_small_pools)
 {
 	run_target(PYENV39, true);
+}
+
+TEST(liveness_pyenv_38)
+{
+	run_target(PYENV38, false);
+}
+
+TEST(liveness_pyenv_313)
+{
+	run_target(PYENV313, false);
 }

@@ -19,6 +19,7 @@ enum live_kind {
 	LB_PYMALLOC,	/* pymalloc block (PyObject_ and PyMem_ hooks, 1..512 bytes) */
 	LB_MALLOC,	/* glibc chunk (libc malloc family, PyMem_Raw*, big blocks) */
 	LB_OBJECT,	/* PyObject * returned by a tp_alloc slot */
+	LB_UNCHECKED,	/* no allocator known: always LV_UNKNOWN */
 };
 
 /* Verdicts. */

@@ -100,12 +100,15 @@ void out_json(struct session *s, const struct report_opts *o,
 			",\"oldest_s\":%.3f,\"change_since_previous\":%" PRId64
 			",\"change_since_first\":%" PRId64 ",\"suspect_score\":%.3f"
 			",\"grew_intervals\":%d,\"intervals\":%d,\"sampled_blocks\":%" PRIu64
-			",\"err95\":%.4f,\"types\":[",
+			",\"err95\":%.4f,\"freed_unseen_blocks\":%" PRIu64
+			",\"freed_unseen_bytes\":%" PRIu64 ",\"liveness_unknown_blocks\":%" PRIu64
+			",\"types\":[",
 			si->out_bytes, si->out_count, si->total_bytes, si->total_count,
 			si->gc_bytes, si->gc_count,
 			si->oldest_ns ? (now_ns() - si->oldest_ns) / 1e9 : 0.0,
 			si->d_prev, si->d_first, si->sus.score, si->sus.grew, si->sus.intervals,
-			si->sampled, s->sample.on ? site_err95(snap, si) : 0.0);
+			si->sampled, s->sample.on ? site_err95(snap, si) : 0.0,
+			si->unseen_count, si->unseen_bytes, si->unknown_count);
 		for (int j = 0; j < si->ntypes; j++) {
 			fprintf(out, "%s{\"type\":", j ? "," : "");
 			json_str(out, type_name(s, si->types[j].type));
@@ -144,5 +147,7 @@ void out_json(struct session *s, const struct report_opts *o,
 		json_str(out, counter_names[i]);
 		fprintf(out, ":%" PRIu64, snap->counters[MAX_HOOKS + i]);
 	}
-	fprintf(out, "}}\n");
+	fprintf(out, "},\"liveness\":{\"checked\":%s,\"live\":%" PRIu64 ",\"freed_unseen\":%"
+		PRIu64 ",\"unknown\":%" PRIu64 "}}\n", snap->live_checked ? "true" : "false",
+		snap->live.live, snap->live.dead, snap->live.unknown);
 }

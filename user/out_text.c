@@ -184,6 +184,10 @@ static void write_site_info(const struct session *s, const struct report_opts *o
 			"%.0f%% of it in the later half)\n", si->sus.score,
 			signed_bytes((int64_t)si->sus.slope, b3, sizeof(b3)), si->sus.grew,
 			si->sus.intervals, 100 * si->sus.late);
+	if (si->unseen_count)
+		fprintf(out, "  freed unseen: %s block%s (%s) found freed in the target, through a "
+			"path no hook saw; not counted\n", thousands(si->unseen_count, b1, sizeof(b1)),
+			si->unseen_count == 1 ? "" : "s", human_bytes(si->unseen_bytes, b2, sizeof(b2)));
 	if (si->ntypes) {
 		fprintf(out, "  objects:");
 		for (int i = 0; i < si->ntypes; i++)
@@ -440,5 +444,14 @@ void out_text(struct session *s, const struct report_opts *o,
 		thousands(s->stacks_recycled, b1, sizeof(b1)));
 	fprintf(out, "  %14s  native callers without a symbol\n",
 		thousands(s->sym->native.unknown, b1, sizeof(b1)));
+	if (snap->live_checked) {
+		fprintf(out, "  %14s  blocks found freed in the target without our seeing it (not counted)\n",
+			thousands(snap->live.dead, b1, sizeof(b1)));
+		fprintf(out, "  %14s  blocks whose allocator could not say if they are free (counted)\n",
+			thousands(snap->live.unknown, b1, sizeof(b1)));
+	} else {
+		fprintf(out, "  %14s  blocks checked against the target's allocator (could not read it)\n",
+			"0");
+	}
 	write_coverage(s, snap, out);
 }

@@ -69,6 +69,7 @@ struct session {
 	struct u64map retired;		/* stack id -> struct site_stats */
 	struct u64map idle;		/* stack id -> total count + 1 at the last sweep */
 	uint64_t stacks_recycled;
+	uint64_t tcache_key;		/* glibc's tcache key, once the liveness check found it */
 };
 
 #endif

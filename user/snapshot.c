@@ -7,14 +7,17 @@
  * read; the counters; the sort that ranks the sites.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "fmt.h"
+#include "liveness.h"
 #include "probes.h"
 #include "pyleak.h"
 #include "pyleak.skel.h"
+#include "pyversions.h"
 #include "session.h"
 #include "snapshot.h"
 #include "symbolize.h"
@@ -204,7 +207,101 @@ static bool hook_in_libc(const struct session *s, uint32_t hook)
 	return hook < (uint32_t)s->plan->n && s->plan->hooks[hook].path;
 }
 
-/* Sites' oldest blocks; --older recounts; blocks kept for types/coverage. */
+/*
+ * What the liveness check needs to know of a record: whose books to read
+ * and where the allocator's own block starts (a Py_DEBUG build wraps
+ * CPython's blocks in debug headers: 16 bytes before, 8 after, and once
+ * more for a PyObject_/PyMem_ block over 512 bytes, which goes to the raw
+ * domain's hooks too).
+ */
+static struct live_block live_block_of(const struct session *s, uint64_t addr,
+				       const struct alloc_info *v)
+{
+	uint32_t hook = v->hook;
+	const struct hook *h = hook < (uint32_t)s->plan->n ? &s->plan->hooks[hook] : NULL;
+	struct live_block b = { .addr = addr, .size = v->size, .kind = LB_MALLOC };
+	bool debug = s->t->debug_build;
+
+	if (!h) {
+		b.kind = LB_UNCHECKED;
+		return b;
+	}
+	if (h->klass == HC_SLOT) {
+		b.kind = LB_OBJECT;
+		return b;
+	}
+	if (h->path || s->plan->libc_malloc)
+		return b;		/* libc's own functions: as they are */
+	if (h->klass == HC_RAW) {
+		if (debug) {
+			b.addr -= 16;
+			b.size += 24;
+		}
+		return b;
+	}
+	/* HC_OBJ: pymalloc for 1..512 bytes, else the raw domain */
+	if (debug) {
+		if (v->size + 24 <= 512) {
+			b.addr -= 16;
+			b.size += 24;
+			b.kind = LB_PYMALLOC;
+		} else {
+			b.addr -= 32;
+			b.size += 48;
+		}
+		return b;
+	}
+	if (v->size >= 1 && v->size <= 512)
+		b.kind = LB_PYMALLOC;
+	return b;
+}
+
+static void live_stats_add(struct live_stats *sum, const struct live_stats *st)
+{
+	uint64_t *a = (uint64_t *)sum;
+	const uint64_t *b = (const uint64_t *)st;
+
+	/* every field up to tcache_key is a count */
+	for (size_t i = 0; i < offsetof(struct live_stats, tcache_key) / sizeof(uint64_t); i++)
+		a[i] += b[i];
+	sum->tcache_key = st->tcache_key;
+	sum->fastbin_chunks = st->fastbin_chunks;
+	sum->fastbins_known = st->fastbins_known;
+}
+
+/*
+ * Ask the target's allocator about a batch of records: verdict[i] is an
+ * enum live_verdict, LV_LIVE for all when the target cannot be read.
+ */
+static void check_batch(struct session *s, struct snapshot *snap, const struct alloc_key *keys,
+			const struct alloc_info *vals, uint32_t cnt, struct live_block *lb,
+			uint8_t *verdict)
+{
+	struct live_params p = {
+		.pool_size = s->t->pv->major == 3 && s->t->pv->minor <= 9 ? 4096 : 16384,
+		.glibc = !!strstr(s->plan->libc_name, "libc.so.6"),
+		.tcache_key = s->tcache_key,
+	};
+	struct live_stats st;
+
+	for (uint32_t i = 0; i < cnt; i++)
+		lb[i] = live_block_of(s, keys[i].addr, &vals[i]);
+	if (liveness_check(s->t->pid, &p, lb, cnt, verdict, &st)) {
+		memset(verdict, LV_LIVE, cnt);
+		return;
+	}
+	snap->live_checked = true;
+	if (st.tcache_key)
+		s->tcache_key = st.tcache_key;
+	live_stats_add(&snap->live, &st);
+}
+
+/*
+ * Sites' oldest blocks; --older recounts; blocks kept for types/coverage.
+ * Every record is first checked against the target's allocator: a block
+ * it says is free was freed where no hook saw it (an inlined path, between
+ * --sample windows) and is not counted anywhere, only reported as such.
+ */
 void snapshot_scan_blocks(struct session *s, const struct report_opts *o,
 			struct snapshot *snap, struct blocks *bl)
 {
@@ -213,20 +310,29 @@ void snapshot_scan_blocks(struct session *s, const struct report_opts *o,
 	enum { BATCH = 65536 };
 	struct alloc_key *keys = calloc(BATCH, sizeof(*keys));
 	struct alloc_info *vals = calloc(BATCH, sizeof(*vals));
+	struct live_block *lb = calloc(BATCH, sizeof(*lb));
+	uint8_t *verdict = calloc(BATCH, 1);
 	struct alloc_key in, out;
 	void *pin = NULL;
 	int err = 0;
 
-	if (o->older_ns)
+	/*
+	 * The records are the truth of what is outstanding: a site counts
+	 * the records of its stacks that the target's allocator does not say
+	 * are free (the per-stack aggregates can drift from them when a free
+	 * or an address reuse was not seen).
+	 */
+	if (keys && vals && lb && verdict)
 		for (size_t i = 0; i < snap->n; i++)
 			snap->sites[i].out_bytes = snap->sites[i].out_count = 0;
-	while (keys && vals && !err) {
+	while (keys && vals && lb && verdict && !err) {
 		__u32 cnt = BATCH;
 		LIBBPF_OPTS(bpf_map_batch_opts, bo);
 
 		err = bpf_map_lookup_batch(afd, pin, &out, keys, vals, &cnt, &bo);
 		if (err && errno != ENOENT)
 			break;
+		check_batch(s, snap, keys, vals, cnt, lb, verdict);
 		for (__u32 i = 0; i < cnt; i++) {
 			uintptr_t idx = (uintptr_t)u64map_get(&snap->by_id, vals[i].stack_id);
 			uint32_t hook = vals[i].hook;
@@ -236,6 +342,13 @@ void snapshot_scan_blocks(struct session *s, const struct report_opts *o,
 
 			if (!idx || keys[i].tgid != (uint32_t)s->t->pid)
 				continue;
+			si = &snap->sites[idx - 1];
+			if (verdict[i] == LV_DEAD) {
+				si->unseen_count++;
+				si->unseen_bytes += vals[i].size;
+				continue;
+			}
+			si->unknown_count += verdict[i] == LV_UNKNOWN;
 			/* coverage counts every outstanding block, --older or not */
 			if (cls) {
 				snap->cov.small_tracked += cls;
@@ -244,11 +357,8 @@ void snapshot_scan_blocks(struct session *s, const struct report_opts *o,
 				snap->cov.large_tracked += vals[i].size;
 			if (o->older_ns && vals[i].ts_ns > cutoff)
 				continue;
-			si = &snap->sites[idx - 1];
-			if (o->older_ns) {
-				si->out_bytes += vals[i].size;
-				si->out_count++;
-			}
+			si->out_bytes += vals[i].size;
+			si->out_count++;
 			if (!si->oldest_ns || vals[i].ts_ns < si->oldest_ns)
 				si->oldest_ns = vals[i].ts_ns;
 			if (bl) {
@@ -272,6 +382,8 @@ void snapshot_scan_blocks(struct session *s, const struct report_opts *o,
 	}
 	free(keys);
 	free(vals);
+	free(lb);
+	free(verdict);
 }
 
 int snapshot_sites(struct session *s, const struct report_opts *o, struct snapshot *snap)

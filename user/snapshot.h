@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include "coverage.h"
 #include "history.h"
+#include "liveness.h"
 #include "pyleak.h"
 #include "sampling.h"
 #include "u64map.h"
@@ -43,6 +44,9 @@ struct site {
 	int ntypes;
 	uint64_t typed;			/* blocks classified */
 	uint64_t sampled;		/* --sample: outstanding blocks actually seen */
+	/* the liveness check: records the target's allocator says are free */
+	uint64_t unseen_count, unseen_bytes;	/* found freed: not counted */
+	uint64_t unknown_count;		/* could not be told: counted */
 };
 
 /* Whole-process table of outstanding objects by type. */
@@ -63,6 +67,8 @@ struct snapshot {
 	uint64_t typed, not_objects, unreadable;
 	bool types_read;
 	struct sample_scale scale;	/* --sample; k = 1 otherwise */
+	struct live_stats live;		/* the liveness check, summed over batches */
+	bool live_checked;		/* it ran (the target could be read) */
 };
 
 /* One outstanding block, as the type and coverage readings need it. */

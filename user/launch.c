@@ -304,8 +304,10 @@ int launch_follow(struct launch *l, bool (*is_python)(const char *exe, void *arg
 			continue;
 		l->at_exec = false;
 		if (is_python(l->exe, arg)) {
+			l->pause_sig = launch_pick_pause_sig(status_mask(l->pid, "SigBlk"),
+							     status_mask(l->pid, "SigCgt"));
 			if (l->execs > 1)
-				fprintf(stderr, "pyleakbpf: PID %d exec'ed %s: CPython, tracing it\n",
+				fprintf(stderr, "pyleakbpf: PID %d exec'ed %s, a CPython interpreter\n",
 					l->pid, l->exe);
 			l->following = false;
 			return 0;
@@ -341,8 +343,6 @@ void launch_adopt_env(const struct launch *l, const char *name)
 
 int launch_start(struct launch *l)
 {
-	l->pause_sig = launch_pick_pause_sig(status_mask(l->pid, "SigBlk"),
-					     status_mask(l->pid, "SigCgt"));
 	return ptrace(PTRACE_CONT, l->pid, 0, 0) ? -1 : 0;
 }
 

@@ -63,13 +63,14 @@ struct launch {
 int launch_spawn(struct launch *l, char **cmd, char *err, size_t errlen);
 /*
  * Run the command until it execs an image is_python() accepts; it is then
- * stopped at that exec, before its first instruction, and 0 is returned.
+ * stopped at that exec, before its first instruction, l->pause_sig is
+ * chosen (one it does not block), and 0 is returned.
  * 1 if it exited first. Each exec followed is said on stderr.
  */
 int launch_follow(struct launch *l, bool (*is_python)(const char *exe, void *arg), void *arg);
 /* Copy a variable of the command's environment into ours (or unset it). */
 void launch_adopt_env(const struct launch *l, const char *name);
-/* Let it run from the exec stop; pick the shutdown pause signal. */
+/* Let it run from the exec stop. */
 int launch_start(struct launch *l);
 /* Wait up to timeout_ms for fd or a launch event, handle it: LAUNCH_* bits. */
 int launch_poll(struct launch *l, int fd, int timeout_ms);

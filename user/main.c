@@ -22,6 +22,7 @@
 #include "pyleak.skel.h"
 #include "elffile.h"
 #include "heapscan.h"
+#include "launch.h"
 #include "probes.h"
 #include "pyversions.h"
 #include "report.h"
@@ -398,43 +399,6 @@ static int find_exe(const char *cmd, char *out, size_t len)
 }
 
 /*
- * Fork the command, held before exec until *gate is written: the probes
- * are attached to its PID first, so they see its very first allocation.
- */
-static pid_t spawn_gated(char **cmd, int *gate)
-{
-	int fds[2];
-	pid_t pid;
-	char go;
-
-	if (pipe2(fds, O_CLOEXEC))
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		close(fds[1]);
-		if (read(fds[0], &go, 1) != 1)
-			_exit(127);	/* pyleakbpf gave up: do not run untraced */
-		execvp(cmd[0], cmd);
-		fprintf(stderr, "pyleakbpf: cannot run %s: %s\n", cmd[0], strerror(errno));
-		_exit(127);
-	}
-	close(fds[0]);
-	*gate = fds[1];
-	return pid;
-}
-
-static int child_status(pid_t pid)
-{
-	int st;
-
-	if (waitpid(pid, &st, 0) != pid)
-		return 1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/*
  * --sample: a window has every hook attached for window_ns, then only the
  * free hooks for as long again (the tail), so the blocks it saw allocated
  * that die soon are seen dying; then nothing until the next period.
@@ -533,9 +497,36 @@ static bool finalizing(struct pyleak_bpf *skel, int tgid)
 	       pi.finalizing;
 }
 
-static int run(struct options *o)
+struct final_check {
+	struct pyleak_bpf *skel;
+	int tgid;
+};
+
+static bool launch_finalizing(void *arg)
+{
+	struct final_check *fc = arg;
+
+	return finalizing(fc->skel, fc->tgid);
+}
+
+/* launch_follow(): is this exec a CPython we can trace? */
+static bool is_cpython(const char *exe, void *arg)
 {
 	struct target t;
+	char err[512];
+
+	/* a shared libpython is found as the command's loader will find it */
+	launch_adopt_env(arg, "LD_LIBRARY_PATH");
+	if (target_open_exec(&t, exe, err, sizeof(err)))
+		/* a CPython we cannot trace is the end: run() says why */
+		return !strstr(err, " is not CPython") && !strstr(err, " is not an ELF file");
+	target_close(&t);
+	return true;
+}
+
+static int run(struct options *o)
+{
+	struct target t = { 0 };
 	struct probe_plan plan;
 	struct symbolizer sym;
 	struct session s = { 0 };
@@ -547,8 +538,11 @@ static int run(struct options *o)
 	uint64_t deadline = 0, next = 0, next_status = 0, next_recycle = 0;
 	bool live = false, paused = false;
 	struct window win = { 0 };
-	int ret = 1, tgid, gate = -1;
-	pid_t child = 0;
+	int ret = 1, tgid;
+	struct launch l = { .sfd = -1 };
+	struct final_check fc;
+	bool launched = false, started = false;
+	const char *why = NULL;
 
 	if (!o->explain && !may_trace())
 		return die("permission denied: tracing needs root (CAP_BPF and CAP_PERFMON, "
@@ -558,11 +552,31 @@ static int run(struct options *o)
 
 		if (find_exe(o->cmd[0], exe, sizeof(exe)))
 			return die("cannot run %s: not found", o->cmd[0]);
-		if (target_open_exec(&t, exe, err, sizeof(err)))
-			return die("%s", err);
+		if (!o->explain) {
+			/* run it up to the exec of its interpreter (it may be a wrapper) */
+			if (o->malloc_mode)
+				setenv("PYTHONMALLOC", "malloc", 1);	/* inherited */
+			if (launch_spawn(&l, o->cmd, err, sizeof(err)))
+				return die("%s", err);
+			launched = true;
+			if (launch_follow(&l, is_cpython, &l)) {
+				if (l.execs)	/* else it said why it could not run */
+					die("%s is not CPython and exec'ed no CPython interpreter "
+					    "(last ran %s)", o->cmd[0], l.exe);
+				launch_wait(&l);
+				return 1;
+			}
+			snprintf(exe, sizeof(exe), "%s", l.exe);
+		}
+		if (target_open_exec(&t, exe, err, sizeof(err))) {
+			die("%s", err);
+			goto out_target;
+		}
 		have_libc = !resolve_library(exe, "libc.so.6", libc, sizeof(libc));
-		if (o->malloc_mode && !have_libc)
-			return die("cannot find the libc.so.6 of %s", exe);
+		if (o->malloc_mode && !have_libc) {
+			die("cannot find the libc.so.6 of %s", exe);
+			goto out_target;
+		}
 		snprintf(libc_name, sizeof(libc_name), "%s", libc);
 	} else if (target_open(&t, o->pid, err, sizeof(err))) {
 		return die("%s", err);
@@ -579,16 +593,8 @@ static int run(struct options *o)
 		ret = 0;
 		goto out_target;
 	}
-	if (o->cmd) {
-		if (o->malloc_mode)
-			setenv("PYTHONMALLOC", "malloc", 1);	/* inherited by the child */
-		child = spawn_gated(o->cmd, &gate);
-		if (child < 0) {
-			die("cannot start %s: %s", o->cmd[0], strerror(errno));
-			goto out_target;
-		}
-		t.pid = child;
-	}
+	if (launched)
+		t.pid = l.pid;	/* held at the exec of its interpreter */
 
 	skel = pyleak_bpf__open();
 	if (!skel) {
@@ -635,7 +641,8 @@ static int run(struct options *o)
 	}
 	pi.pycode_type = t.pycode_type;
 	pi.off = t.pv->bpf;
-	pi.stop_at_final = !!o->cmd;
+	pi.stop_at_final = launched;
+	pi.stop_sig = l.pause_sig;
 	if (bpf_map__update_elem(skel->maps.procs, &tgid, sizeof(tgid), &pi, sizeof(pi), 0)) {
 		die("cannot register process %d: %s", t.pid, strerror(errno));
 		goto out_skel;
@@ -675,13 +682,15 @@ static int run(struct options *o)
 		report_heap_baseline(&s);
 	else if (!plan.libc_malloc)
 		s.heap0 = calloc(1, sizeof(*s.heap0));	/* nothing in use before the start */
-	if (gate >= 0) {
-		if (write(gate, "g", 1) != 1) {
-			die("cannot start %s", o->cmd[0]);
+	if (launched) {
+		fc = (struct final_check){ skel, tgid };
+		l.finalizing = launch_finalizing;
+		l.arg = &fc;
+		if (launch_start(&l)) {
+			die("cannot start %s: %s", o->cmd[0], strerror(errno));
 			goto done;
 		}
-		close(gate);
-		gate = -1;
+		started = true;
 	}
 	fprintf(stderr, "pyleakbpf: tracing PID %d (CPython %s, %s) with %d hooks%s, GC: %s; "
 		"Ctrl-C to report\n", t.pid, t.version, t.path, plan.n,
@@ -700,8 +709,26 @@ static int run(struct options *o)
 	while (!stop) {
 		uint64_t now;
 
-		if (ring_buffer__poll(rb, s.sample.on ? poll_ms(&win) : 100) < 0 && errno != EINTR)
+		if (launched) {
+			/* its stops and our signals, with the ring buffer */
+			int ev = launch_poll(&l, ring_buffer__epoll_fd(rb),
+					     s.sample.on ? poll_ms(&win) : 100);
+
+			ring_buffer__consume(rb);
+			if (ev & LAUNCH_SIGNAL) {
+				/* report from a stopped target, then it gets the signal */
+				launch_pause(&l);
+				why = "interrupted";
+				break;
+			}
+			if (l.paused && l.final) {
+				paused = true;	/* trapped at Py_FinalizeEx */
+				break;
+			}
+		} else if (ring_buffer__poll(rb, s.sample.on ? poll_ms(&win) : 100) < 0 &&
+			   errno != EINTR) {
 			break;
+		}
 		if (s.sample.on && window_step(&s, &win, &plan, skel, &t)) {
 			ret = 1;
 			break;
@@ -714,12 +741,10 @@ static int run(struct options *o)
 			s.target_exited = true;
 			break;
 		}
-		if (child && target_stopped(&t) && finalizing(skel, tgid)) {
-			paused = true;	/* stopped by us at Py_FinalizeEx */
+		if (deadline && now >= deadline) {
+			why = "duration reached";
 			break;
 		}
-		if (deadline && now >= deadline)
-			break;
 		if (now >= next_recycle) {
 			report_recycle_stacks(&s, o->max_stacks);
 			next_recycle = now + 200000000ULL;
@@ -732,8 +757,10 @@ static int run(struct options *o)
 			if (live)
 				report_status_clear(stderr);
 			report_write(&s, &o->rep, "interval");
-			if (o->count && s.reports >= o->count)
+			if (o->count && s.reports >= o->count) {
+				why = "report count reached";
 				goto done;
+			}
 			next += (uint64_t)(o->interval * 1e9);
 		}
 	}
@@ -744,11 +771,20 @@ static int run(struct options *o)
 		report_status_clear(stderr);
 	report_write(&s, &o->rep, paused ? "interpreter shutting down; paused for this report" :
 		     s.target_exited ? "target exited" :
-		     stop ? "interrupted" : "duration reached");
+		     stop ? "interrupted" : why ? why : "duration reached");
 done:
 	probes_detach(&plan);
-	if (child)
-		kill(child, SIGCONT);	/* paused at Py_FinalizeEx, or not: harmless */
+	if (launched && !l.exited) {
+		int sig = l.sig;
+
+		launch_release(&l);	/* detached; it gets the signal we got */
+		if (sig)
+			fprintf(stderr, "pyleakbpf: SIG%s passed on to PID %d; detached, waiting "
+				"for it to exit\n", sigabbrev_np(sig), l.pid);
+		else if (!paused)
+			fprintf(stderr, "pyleakbpf: %s: detached, waiting for PID %d to exit "
+				"(signals to pyleakbpf are forwarded to it)\n", why, l.pid);
+	}
 out_rb:
 	ring_buffer__free(rb);
 out_sym:
@@ -758,11 +794,13 @@ out_skel:
 	pyleak_bpf__destroy(skel);
 out_target:
 	target_close(&t);
-	if (gate >= 0)
-		close(gate);		/* the child exits without running */
-	if (child > 0) {
-		int st = child_status(child);
+	if (launched) {
+		int st;
 
+		if (!started)	/* held at its exec: it must not run untraced */
+			kill(l.pid, SIGKILL);
+		launch_release(&l);
+		st = launch_wait(&l);
 		if (!ret)
 			ret = st;
 	}

@@ -376,9 +376,12 @@ void launch_release(struct launch *l)
 
 int launch_wait(struct launch *l)
 {
-	while (!l->exited)
+	while (!l->exited) {
 		if (launch_poll(l, -1, 1000) & LAUNCH_SIGNAL)
 			forward(l);
+		if (l->traced && l->paused)
+			launch_release(l);	/* a trap that came late */
+	}
 	if (l->sfd >= 0) {
 		close(l->sfd);
 		l->sfd = -1;

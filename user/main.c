@@ -560,11 +560,12 @@ static int run(struct options *o)
 				return die("%s", err);
 			launched = true;
 			if (launch_follow(&l, is_cpython, &l)) {
+				int st = launch_wait(&l);
+
 				if (l.execs)	/* else it said why it could not run */
 					die("%s is not CPython and exec'ed no CPython interpreter "
 					    "(last ran %s)", o->cmd[0], l.exe);
-				launch_wait(&l);
-				return 1;
+				return st ? st : 1;
 			}
 			snprintf(exe, sizeof(exe), "%s", l.exe);
 		}

@@ -21,10 +21,14 @@ LDLIBS   := -lbpf -lelf -lz -lpthread -lm
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
 	      -Ivmlinux -Ibpf -I/usr/include/$(MULTIARCH)
 
-USER_SRC := user/main.c user/target.c user/elffile.c user/pyversions.c \
-	    user/probes.c user/symbolize.c user/report.c user/memread.c \
-	    user/profile.c user/pprof.c user/flamegraph.c user/objtypes.c \
-	    user/heapscan.c user/native.c user/launch.c
+USER_SRC := user/main.c user/cli.c user/run.c user/window.c \
+	    user/target.c user/elffile.c user/pyversions.c user/probes.c \
+	    user/symbolize.c user/memread.c user/native.c user/objtypes.c \
+	    user/heapscan.c user/fmt.c \
+	    user/report.c user/snapshot.c user/gcstats.c user/sitetypes.c \
+	    user/coverage.c user/sampling.c user/history.c \
+	    user/profile.c user/out_text.c user/out_folded.c user/out_json.c \
+	    user/out_files.c user/out_pprof.c user/out_svg.c user/launch.c
 USER_OBJ := $(patsubst user/%.c,$(OUT)/%.o,$(USER_SRC))
 LIB_OBJ  := $(filter-out $(OUT)/main.o,$(USER_OBJ))
 

@@ -53,9 +53,11 @@ def test_type_table_counts(bpf_ok, build_name, mode, tmp_path):
     assert rows, text
     kinds = ["Connection", "dict"]
     if build_name == "debian" and mode == "attach":
-        # pymalloc is inlined there: dicts are not seen, and the report says so
+        # pymalloc is inlined there: dicts are seen only in part, the report
+        # says so, and the table must not contradict it
         kinds = ["Connection"]
-        assert "NOT seen: dicts" in text
+        assert "are seen only when they take one of those" in text, text
+        assert rows.get("dict", 0) < 0.5 * want["dict"], text
     for kind in kinds:
         got = rows.get(kind, 0)
         # the workload's own objects, plus those the interpreter made meanwhile

@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
+/*
+ * The one value of a profile sample a single-valued format (folded, SVG)
+ * shows. The profile itself is built by out_files.c (see profile.h).
+ */
 #include "profile.h"
 
 int64_t prof_value(const struct prof_sample *s, enum prof_value v)

@@ -6,8 +6,10 @@
  */
 #include <stdbool.h>
 #include <stdlib.h>
+#include "fmt.h"
 #include "pyleak.h"
-#include "report.h"
+#include "gcstats.h"
+#include "snapshot.h"
 #include "symbolize.h"
 #include "unit.h"
 

@@ -14,8 +14,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fmt.h"
 #include "profile.h"
-#include "report.h"
 
 #define FG_WIDTH	1200	/* px, the whole image */
 #define FG_XPAD		10	/* px left and right of the frames */

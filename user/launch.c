@@ -190,6 +190,8 @@ static int step(struct launch *l)
 {
 	int ev = 0, st;
 
+	if (l->pid <= 0)
+		return 0;
 	while (!l->exited && waitpid(l->pid, &st, __WALL | WNOHANG) > 0)
 		ev |= on_status(l, st);
 	return ev;
@@ -228,7 +230,7 @@ static void forward(struct launch *l)
 	uint64_t pending;
 
 	l->sig = 0;
-	if (!sig || l->exited)
+	if (!sig || l->exited || l->pid <= 0)
 		return;
 	/* from the terminal (SI_KERNEL), to our process group: it has it too */
 	if (l->sig_code == SI_KERNEL && getpgid(l->pid) == getpgrp())
@@ -241,9 +243,10 @@ static void forward(struct launch *l)
 
 int launch_spawn(struct launch *l, char **cmd, char *err, size_t errlen)
 {
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, chld;
 	sigset_t set;
 	int fds[2], e;
+	pid_t pid;
 	char go;
 
 	memset(l, 0, sizeof(*l));
@@ -252,20 +255,21 @@ int launch_spawn(struct launch *l, char **cmd, char *err, size_t errlen)
 	sigaddset(&set, SIGCHLD);
 	for (size_t i = 0; i < sizeof(fwd_sigs) / sizeof(fwd_sigs[0]); i++)
 		sigaddset(&set, fwd_sigs[i]);
-	sigaction(SIGCHLD, &dfl, NULL);	/* inherited SIG_IGN would reap it for us */
+	sigaction(SIGCHLD, &dfl, &chld);	/* an inherited SIG_IGN would reap it */
 	if (sigprocmask(SIG_BLOCK, &set, &l->oldmask) ||
 	    (l->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
 	    pipe2(fds, O_CLOEXEC)) {
 		snprintf(err, errlen, "cannot start %s: %s", cmd[0], strerror(errno));
 		return -1;
 	}
-	l->pid = fork();
-	if (l->pid < 0) {
+	pid = fork();
+	if (pid < 0) {
 		snprintf(err, errlen, "cannot start %s: %s", cmd[0], strerror(errno));
 		return -1;
 	}
-	if (l->pid == 0) {
+	if (pid == 0) {
 		close(fds[1]);
+		sigaction(SIGCHLD, &chld, NULL);	/* it starts as we did */
 		sigprocmask(SIG_SETMASK, &l->oldmask, NULL);
 		if (read(fds[0], &go, 1) != 1)
 			_exit(127);	/* pyleakbpf gave up: do not run untraced */
@@ -274,6 +278,7 @@ int launch_spawn(struct launch *l, char **cmd, char *err, size_t errlen)
 		_exit(127);
 	}
 	close(fds[0]);
+	l->pid = pid;	/* set only for a real child: kill() and waitpid() take it */
 	if (ptrace(PTRACE_SEIZE, l->pid, 0, PTRACE_O_TRACEEXEC)) {
 		e = errno;
 		close(fds[1]);
@@ -376,7 +381,7 @@ void launch_release(struct launch *l)
 
 int launch_wait(struct launch *l)
 {
-	while (!l->exited) {
+	while (!l->exited && l->pid > 0) {
 		if (launch_poll(l, -1, 1000) & LAUNCH_SIGNAL)
 			forward(l);
 		if (l->traced && l->paused)

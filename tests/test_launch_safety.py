@@ -250,3 +250,56 @@ def test_wrapper_is_followed_to_its_interpreter(bpf_ok, tmp_path, case):
     sites = {frame_loc(s["frames"][0]): s for s in Report(text).sites if s["frames"]}
     got = sites.get(loc(result["leak"]))
     assert got and abs(got["bytes"] - result["leaked_bytes"]) <= 0.2 * result["leaked_bytes"], text
+
+
+COUNTER = r'''
+import signal, sys, time
+n = 0
+def count(sig, frame):
+    global n
+    n += 1
+signal.signal(signal.SIGINT, count)
+print("READY", flush=True)
+while not n:
+    time.sleep(0.01)
+time.sleep(1.5)
+print("COUNT", n, flush=True)
+sys.exit(10 + n)
+'''
+
+
+@pytest.mark.parametrize("args", [[], ["-d", "0.5"]], ids=["tracing", "after-d"])
+def test_ctrl_c_in_a_terminal_reaches_the_command_once(bpf_ok, tmp_path, args):
+    """Ctrl-C on a terminal signals pyleakbpf and the command alike: the
+    command must get that SIGINT once, not once more from pyleakbpf."""
+    import pty
+    import select
+    app = tmp_path / "count.py"
+    app.write_text(COUNTER)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(str(TOOL), [str(TOOL), "-o", str(tmp_path / "r.txt"), *args, "--", PY,
+                             str(app)])
+    buf = b""
+    deadline = time.monotonic() + TIMEOUT
+
+    def until(what):
+        nonlocal buf
+        while what not in buf:
+            assert time.monotonic() < deadline, buf.decode(errors="replace")
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    buf += os.read(fd, 4096)
+                except OSError:     # EIO: every writer has gone
+                    return
+
+    until(b"READY")
+    if args:
+        until(b"detached, waiting for PID")
+    os.write(fd, b"\x03")
+    until(b"COUNT")
+    until(b"\x00never")
+    _, st = os.waitpid(pid, 0)
+    os.close(fd)
+    assert b"COUNT 1" in buf, buf.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(st) == 11

@@ -28,7 +28,7 @@ USER_SRC := user/main.c user/cli.c user/run.c user/window.c \
 	    user/report.c user/snapshot.c user/gcstats.c user/sitetypes.c \
 	    user/coverage.c user/sampling.c user/history.c \
 	    user/profile.c user/out_text.c user/out_folded.c user/out_json.c \
-	    user/out_files.c user/out_pprof.c user/out_svg.c
+	    user/out_files.c user/out_pprof.c user/out_svg.c user/launch.c
 # liveness from outside: is an outstanding block still allocated?
 USER_SRC += user/liveness.c user/liveness_glibc.c
 USER_OBJ := $(patsubst user/%.c,$(OUT)/%.o,$(USER_SRC))

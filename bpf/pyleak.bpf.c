@@ -595,8 +595,10 @@ int BPF_KPROBE(finalize_enter)
 	if (p) {
 		count(bpf_get_attach_cookie(ctx) & 0xff & (MAX_HOOKS - 1));
 		p->finalizing = 1;
-		if (p->stop_at_final)
-			bpf_send_signal(19);	/* SIGSTOP; the loader sends SIGCONT */
+		/* launch mode: a signal that is ignored unless we trace the
+		 * thread (then it becomes a ptrace stop for the last report) */
+		if (p->stop_at_final && p->stop_sig)
+			bpf_send_signal_thread(p->stop_sig);
 	}
 	return 0;
 }

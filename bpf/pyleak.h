@@ -93,6 +93,8 @@ struct proc_info {
 	 * so the last report can still read its memory */
 	__u32 stop_at_final;
 	__u32 pad2;
+	/* ... with this signal (SIGURG or SIGWINCH), seen by our ptrace */
+	__u32 stop_sig;
 };
 
 /* A captured Python stack, innermost frame first. */

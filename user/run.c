@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * One tracing run: open the target (or launch it, held before exec),
- * plan and load the BPF programs, attach, then poll the ring buffer and
- * write reports at intervals, at -d, at Ctrl-C/SIGTERM or when the target
- * exits or starts shutting down. Also libbpf's log and the signals.
+ * One tracing run: open the target (or launch it, held at the exec of its
+ * interpreter: launch.c), plan and load the BPF programs, attach, then poll
+ * the ring buffer and write reports at intervals, at -d, at Ctrl-C/SIGTERM
+ * or when the target exits or starts shutting down. Also libbpf's log and
+ * the signals.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "pyleak.skel.h"
@@ -23,6 +22,7 @@
 #include "elffile.h"
 #include "fmt.h"
 #include "heapscan.h"
+#include "launch.h"
 #include "probes.h"
 #include "pyversions.h"
 #include "report.h"
@@ -96,43 +96,6 @@ static int find_exe(const char *cmd, char *out, size_t len)
 	return -1;
 }
 
-/*
- * Fork the command, held before exec until *gate is written: the probes
- * are attached to its PID first, so they see its very first allocation.
- */
-static pid_t spawn_gated(char **cmd, int *gate)
-{
-	int fds[2];
-	pid_t pid;
-	char go;
-
-	if (pipe2(fds, O_CLOEXEC))
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		close(fds[1]);
-		if (read(fds[0], &go, 1) != 1)
-			_exit(127);	/* pyleakbpf gave up: do not run untraced */
-		execvp(cmd[0], cmd);
-		fprintf(stderr, "pyleakbpf: cannot run %s: %s\n", cmd[0], strerror(errno));
-		_exit(127);
-	}
-	close(fds[0]);
-	*gate = fds[1];
-	return pid;
-}
-
-static int child_status(pid_t pid)
-{
-	int st;
-
-	if (waitpid(pid, &st, 0) != pid)
-		return 1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* Has the target entered Py_FinalizeEx (the BPF side's flag)? */
 static bool finalizing(struct pyleak_bpf *skel, int tgid)
 {
@@ -142,9 +105,40 @@ static bool finalizing(struct pyleak_bpf *skel, int tgid)
 	       pi.finalizing;
 }
 
-/* The target: the command's interpreter, or the process; its libc. */
-static int open_target(const struct options *o, struct target *t, char *libc,
-		       char *libc_name, bool *have_libc)
+struct final_check {
+	struct pyleak_bpf *skel;
+	int tgid;
+};
+
+static bool launch_finalizing(void *arg)
+{
+	struct final_check *fc = arg;
+
+	return finalizing(fc->skel, fc->tgid);
+}
+
+/* launch_follow(): is this exec a CPython we can trace? */
+static bool is_cpython(const char *exe, void *arg)
+{
+	struct target t;
+	char err[512];
+
+	/* a shared libpython is found as the command's loader will find it */
+	launch_adopt_env(arg, "LD_LIBRARY_PATH");
+	if (target_open_exec(&t, exe, err, sizeof(err)))
+		/* a CPython we cannot trace is the end: open_target() says why */
+		return !strstr(err, " is not CPython") && !strstr(err, " is not an ELF file");
+	target_close(&t);
+	return true;
+}
+
+/*
+ * The target: the command's interpreter (launched and followed through
+ * its execs into l, unless --explain), or the process; its libc. 0, or
+ * the exit status.
+ */
+static int open_target(const struct options *o, struct target *t, struct launch *l,
+		       char *libc, char *libc_name, bool *have_libc)
 {
 	char err[512];
 
@@ -153,8 +147,24 @@ static int open_target(const struct options *o, struct target *t, char *libc,
 
 		if (find_exe(o->cmd[0], exe, sizeof(exe)))
 			return die("cannot run %s: not found", o->cmd[0]);
+		if (!o->explain) {
+			if (o->malloc_mode)
+				setenv("PYTHONMALLOC", "malloc", 1);	/* inherited */
+			if (launch_spawn(l, o->cmd, err, sizeof(err)))
+				return die("%s", err);
+			if (launch_follow(l, is_cpython, l)) {
+				int st = launch_wait(l);
+
+				if (l->execs)	/* else it said why it could not run */
+					die("%s is not CPython and exec'ed no CPython interpreter "
+					    "(last ran %s)", o->cmd[0], l->exe);
+				return st ? st : 1;
+			}
+			snprintf(exe, sizeof(exe), "%s", l->exe);
+		}
 		if (target_open_exec(t, exe, err, sizeof(err)))
 			return die("%s", err);
+		t->pid = l->pid;	/* held at the exec of its interpreter */
 		*have_libc = !resolve_library(exe, "libc.so.6", libc, PATH_MAX);
 		if (o->malloc_mode && !*have_libc)
 			return die("cannot find the libc.so.6 of %s", exe);
@@ -210,7 +220,7 @@ static int load_bpf(const struct options *o, struct probe_plan *plan,
  * report says why it ended. 0, or 1 when a --sample window failed.
  */
 static int trace(const struct options *o, struct session *s, struct ring_buffer *rb,
-		 struct probe_plan *plan, pid_t child, int tgid)
+		 struct probe_plan *plan, struct launch *l, const char **why)
 {
 	uint64_t deadline = 0, next = 0, next_status = 0, next_recycle = 0;
 	bool live = false, paused = false;
@@ -229,8 +239,24 @@ static int trace(const struct options *o, struct session *s, struct ring_buffer 
 		int wait_ms = s->sample.on ? window_poll_ms(&win) : 100;
 		uint64_t now;
 
-		if (ring_buffer__poll(rb, wait_ms) < 0 && errno != EINTR)
+		if (l) {
+			/* its stops and our signals, with the ring buffer */
+			int ev = launch_poll(l, ring_buffer__epoll_fd(rb), wait_ms);
+
+			ring_buffer__consume(rb);
+			if (ev & LAUNCH_SIGNAL) {
+				/* report from a stopped target, then it gets the signal */
+				launch_pause(l);
+				*why = "interrupted";
+				break;
+			}
+			if (l->paused && l->final) {
+				paused = true;	/* trapped at Py_FinalizeEx */
+				break;
+			}
+		} else if (ring_buffer__poll(rb, wait_ms) < 0 && errno != EINTR) {
 			break;
+		}
 		if (s->sample.on && window_step(s, &win, plan, s->skel, s->t)) {
 			ret = 1;
 			break;
@@ -243,12 +269,10 @@ static int trace(const struct options *o, struct session *s, struct ring_buffer 
 			s->target_exited = true;
 			break;
 		}
-		if (child && target_stopped(s->t) && finalizing(s->skel, tgid)) {
-			paused = true;	/* stopped by us at Py_FinalizeEx */
+		if (deadline && now >= deadline) {
+			*why = "duration reached";
 			break;
 		}
-		if (deadline && now >= deadline)
-			break;
 		if (now >= next_recycle) {
 			report_recycle_stacks(s, o->max_stacks);
 			next_recycle = now + 200000000ULL;
@@ -261,8 +285,10 @@ static int trace(const struct options *o, struct session *s, struct ring_buffer 
 			if (live)
 				report_status_clear(stderr);
 			report_write(s, &o->rep, "interval");
-			if (o->count && s->reports >= o->count)
+			if (o->count && s->reports >= o->count) {
+				*why = "report count reached";
 				return ret;
+			}
 			next += (uint64_t)(o->interval * 1e9);
 		}
 	}
@@ -273,13 +299,30 @@ static int trace(const struct options *o, struct session *s, struct ring_buffer 
 		report_status_clear(stderr);
 	report_write(s, &o->rep, paused ? "interpreter shutting down; paused for this report" :
 		     s->target_exited ? "target exited" :
-		     stop ? "interrupted" : "duration reached");
+		     stop ? "interrupted" : *why ? *why : "duration reached");
+	*why = paused || s->target_exited ? NULL : *why;
 	return ret;
+}
+
+/* Launch mode: let the command go (probes gone), say what we do next. */
+static void let_go(struct launch *l, const char *why)
+{
+	int sig = l->sig;
+
+	if (!l->pid || l->exited)
+		return;
+	launch_release(l);	/* detached; it gets the signal we got */
+	if (sig)
+		fprintf(stderr, "pyleakbpf: SIG%s passed on to PID %d; detached, waiting for "
+			"it to exit\n", sigabbrev_np(sig), l->pid);
+	else if (why)
+		fprintf(stderr, "pyleakbpf: %s: detached, waiting for PID %d to exit (signals "
+			"to pyleakbpf are forwarded to it)\n", why, l->pid);
 }
 
 int run(struct options *o)
 {
-	struct target t;
+	struct target t = { 0 };
 	struct probe_plan plan;
 	struct symbolizer sym;
 	struct session s = { 0 };
@@ -288,14 +331,19 @@ int run(struct options *o)
 	struct proc_info pi = { 0 };
 	char err[512], libc[PATH_MAX], libc_name[PATH_MAX];
 	bool have_libc = false;
-	int ret = 1, tgid, gate = -1;
-	pid_t child = 0;
+	int ret = 1, tgid;
+	struct launch l = { .sfd = -1 };
+	struct final_check fc;
+	bool started = false;
+	const char *why = NULL;
 
 	if (!o->explain && !may_trace())
 		return die("permission denied: tracing needs root (CAP_BPF and CAP_PERFMON, "
 			   "or CAP_SYS_ADMIN, plus CAP_SYS_PTRACE)");
-	if (open_target(o, &t, libc, libc_name, &have_libc))
-		return 1;
+	ret = open_target(o, &t, &l, libc, libc_name, &have_libc);
+	if (ret)
+		goto out_target;
+	ret = 1;
 	if (probes_plan(&plan, &t, have_libc ? libc : NULL, libc_name, o->malloc_mode)) {
 		die("%s exports none of the allocator entry points", t.path);
 		goto out_target;
@@ -305,17 +353,6 @@ int run(struct options *o)
 		ret = 0;
 		goto out_target;
 	}
-	if (o->cmd) {
-		if (o->malloc_mode)
-			setenv("PYTHONMALLOC", "malloc", 1);	/* inherited by the child */
-		child = spawn_gated(o->cmd, &gate);
-		if (child < 0) {
-			die("cannot start %s: %s", o->cmd[0], strerror(errno));
-			goto out_target;
-		}
-		t.pid = child;
-	}
-
 	if (load_bpf(o, &plan, &skel))
 		goto out_skel;
 
@@ -332,6 +369,7 @@ int run(struct options *o)
 	pi.pycode_type = t.pycode_type;
 	pi.off = t.pv->bpf;
 	pi.stop_at_final = !!o->cmd;
+	pi.stop_sig = l.pause_sig;
 	if (bpf_map__update_elem(skel->maps.procs, &tgid, sizeof(tgid), &pi, sizeof(pi), 0)) {
 		die("cannot register process %d: %s", t.pid, strerror(errno));
 		goto out_skel;
@@ -371,24 +409,25 @@ int run(struct options *o)
 		coverage_baseline(&s);
 	else if (!plan.libc_malloc)
 		s.heap0 = calloc(1, sizeof(*s.heap0));	/* nothing in use before the start */
-	if (gate >= 0) {
-		if (write(gate, "g", 1) != 1) {
-			die("cannot start %s", o->cmd[0]);
+	if (o->cmd) {
+		fc = (struct final_check){ skel, tgid };
+		l.finalizing = launch_finalizing;
+		l.arg = &fc;
+		if (launch_start(&l)) {
+			die("cannot start %s: %s", o->cmd[0], strerror(errno));
 			goto done;
 		}
-		close(gate);
-		gate = -1;
+		started = true;
 	}
 	fprintf(stderr, "pyleakbpf: tracing PID %d (CPython %s, %s) with %d hooks%s, GC: %s; "
 		"Ctrl-C to report\n", t.pid, t.version, t.path, plan.n,
 		plan.libc_malloc ? " [PYTHONMALLOC=malloc: libc malloc hooked]" :
 		plan.allocator_inlined ? " [pymalloc inlined: partial coverage]" : "",
 		gc_source_name(plan.gc));
-	ret = trace(o, &s, rb, &plan, child, tgid);
+	ret = trace(o, &s, rb, &plan, o->cmd ? &l : NULL, &why);
 done:
 	probes_detach(&plan);
-	if (child)
-		kill(child, SIGCONT);	/* paused at Py_FinalizeEx, or not: harmless */
+	let_go(&l, why);
 out_rb:
 	ring_buffer__free(rb);
 out_sym:
@@ -398,11 +437,13 @@ out_skel:
 	pyleak_bpf__destroy(skel);
 out_target:
 	target_close(&t);
-	if (gate >= 0)
-		close(gate);		/* the child exits without running */
-	if (child > 0) {
-		int st = child_status(child);
+	if (l.pid) {
+		int st;
 
+		if (!started && !l.exited)	/* held at its exec: never untraced */
+			kill(l.pid, SIGKILL);
+		launch_release(&l);
+		st = launch_wait(&l);
 		if (!ret)
 			ret = st;
 	}

@@ -21,8 +21,10 @@ void cli_usage(FILE *f)
 "Report the allocations of a running CPython process that are still\n"
 "outstanding, by Python stack (innermost frame first).\n\n"
 "  -p, --pid PID         process to trace\n"
-"  -- COMMAND...         launch COMMAND with probes attached before its first\n"
-"                        Python line; its exit status becomes ours\n"
+"  -- COMMAND...         launch COMMAND (wrapper scripts and env are followed to\n"
+"                        the CPython they exec) with probes attached before its\n"
+"                        first Python line; signals sent to pyleakbpf reach it\n"
+"                        after the report; its exit status becomes ours\n"
 "      --malloc          (launch mode) run it with PYTHONMALLOC=malloc and hook\n"
 "                        libc's malloc: complete coverage on LTO builds\n"
 "  -d, --duration SECS   stop after SECS seconds and report\n"
@@ -57,7 +59,9 @@ void cli_usage(FILE *f)
 "  -v, --verbose         libbpf messages\n"
 "  -h, --help            this help\n"
 "Reports are written at Ctrl-C/SIGTERM, at -d, every interval, and when the\n"
-"target exits. Supported CPython versions: %s.\n", pyversion_supported());
+"target exits. Launch mode: the signal then goes on to COMMAND, and after -d\n"
+"pyleakbpf detaches and waits for COMMAND, forwarding signals to it.\n"
+"Supported CPython versions: %s.\n", pyversion_supported());
 }
 
 static int parse_num(const char *s, double *v, double min)

@@ -25,7 +25,7 @@ USER_SRC := user/main.c user/cli.c user/run.c user/window.c \
 	    user/target.c user/elffile.c user/pyversions.c user/probes.c \
 	    user/symbolize.c user/memread.c user/native.c user/objtypes.c \
 	    user/heapscan.c user/fmt.c \
-	    user/report.c user/snapshot.c user/gcstats.c user/sitetypes.c \
+	    user/report.c user/snapshot.c user/startup.c user/gcstats.c user/sitetypes.c \
 	    user/coverage.c user/sampling.c user/history.c \
 	    user/profile.c user/out_text.c user/out_folded.c user/out_json.c \
 	    user/out_files.c user/out_pprof.c user/out_svg.c user/launch.c

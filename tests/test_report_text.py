@@ -55,3 +55,28 @@ def test_single_report_suspects_hint(bpf_ok):
     assert "(one report only: a score needs two, so sites are ranked by outstanding bytes;" \
         in text, text
     assert "next comes" not in text
+
+
+def test_launch_ranks_the_program_not_its_imports(bpf_ok, tmp_path):
+    """Launched with --malloc, every import is seen: it is summed in one
+    line and the leak ranks first; no ranked site runs through importlib."""
+    import json
+    import subprocess
+    from conftest import TOOL, WORKLOADS, frame_loc, loc
+    out = tmp_path / "report.txt"
+    r = subprocess.run([str(TOOL), "--malloc", "-t", "20", "-o", str(out), "--",
+                        "/usr/bin/python3.11", str(WORKLOADS / "launch_imports.py")],
+                       cwd=WORKLOADS, capture_output=True, timeout=TIMEOUT)
+    text = out.read_text()
+    save("launch-imports.txt", text + r.stderr.decode())
+    assert r.returncode == 0, r.stderr.decode()
+    want = json.loads(re.search(rb"RESULT (.*)", r.stdout).group(1).decode())
+    m = re.search(r"^start-up and imports: .* in ([\d,]+) blocks at ([\d,]+) sites, not ranked"
+                  r" below \(most of it: importing (\S+),", text, re.M)
+    assert m and int(m.group(2).replace(",", "")) > 10, text
+    rep = Report(text)
+    assert rep.sites, text
+    assert frame_loc(rep.sites[0]["frames"][0]) == loc(want["leak"]), text
+    for site in rep.sites:
+        assert not any("<frozen importlib._bootstrap" in f for f in site["frames"]), site
+        assert not any(f.startswith("[no Python frames]") for f in site["frames"]), site

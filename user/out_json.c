@@ -102,13 +102,14 @@ void out_json(struct session *s, const struct report_opts *o,
 			",\"grew_intervals\":%d,\"intervals\":%d,\"sampled_blocks\":%" PRIu64
 			",\"err95\":%.4f,\"freed_unseen_blocks\":%" PRIu64
 			",\"freed_unseen_bytes\":%" PRIu64 ",\"liveness_unknown_blocks\":%" PRIu64
-			",\"types\":[",
+			",\"startup\":%s,\"types\":[",
 			si->out_bytes, si->out_count, si->total_bytes, si->total_count,
 			si->gc_bytes, si->gc_count,
 			si->oldest_ns ? (now_ns() - si->oldest_ns) / 1e9 : 0.0,
 			si->d_prev, si->d_first, si->sus.score, si->sus.grew, si->sus.intervals,
 			si->sampled, s->sample.on ? site_err95(snap, si) : 0.0,
-			si->unseen_count, si->unseen_bytes, si->unknown_count);
+			si->unseen_count, si->unseen_bytes, si->unknown_count,
+			si->startup ? "true" : "false");
 		for (int j = 0; j < si->ntypes; j++) {
 			fprintf(out, "%s{\"type\":", j ? "," : "");
 			json_str(out, type_name(s, si->types[j].type));
@@ -147,6 +148,10 @@ void out_json(struct session *s, const struct report_opts *o,
 		json_str(out, counter_names[i]);
 		fprintf(out, ":%" PRIu64, snap->counters[MAX_HOOKS + i]);
 	}
+	fprintf(out, "},\"startup\":{\"bytes\":%" PRId64 ",\"blocks\":%" PRId64 ",\"sites\":%zu"
+		",\"top_module\":", snap->startup.bytes, snap->startup.blocks, snap->startup.sites);
+	json_str(out, snap->startup.top_module);
+	fprintf(out, ",\"top_module_bytes\":%" PRId64, snap->startup.top_bytes);
 	fprintf(out, "},\"liveness\":{\"checked\":%s,\"live\":%" PRIu64 ",\"freed_unseen\":%"
 		PRIu64 ",\"unknown\":%" PRIu64 "}}\n", snap->live_checked ? "true" : "false",
 		snap->live.live, snap->live.dead, snap->live.unknown);

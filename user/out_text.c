@@ -311,6 +311,8 @@ static void write_sampling(const struct session *s, const struct snapshot *snap,
 static int site_listed(const struct session *s, const struct report_opts *o,
 		       const struct site *si)
 {
+	if (si->startup)
+		return 0;	/* summed in one line instead */
 	if (si->out_bytes <= 0 && !(o->suspects && si->sus.score > 0))
 		return 0;
 	if (o->suspects && si->sus.score <= 0 && s->reports > 0)
@@ -364,6 +366,19 @@ void out_text(struct session *s, const struct report_opts *o,
 		"allocated while tracing: %s in %s blocks\n",
 		human_bytes(ob, b1, sizeof(b1)), thousands(oc > 0 ? oc : 0, b2, sizeof(b2)), nsites,
 		human_bytes(tb, b3, sizeof(b3)), thousands(tc, b4, sizeof(b4)));
+	if (snap->startup.sites) {
+		const struct startup_sum *u = &snap->startup;
+
+		char b5[32];
+
+		fprintf(out, "start-up and imports: %s in %s blocks at %s sites, not ranked below",
+			human_bytes(u->bytes, b1, sizeof(b1)), thousands(u->blocks, b2, sizeof(b2)),
+			thousands(u->sites, b5, sizeof(b5)));
+		if (u->top_module[0])
+			fprintf(out, " (most of it: importing %s, %s)", u->top_module,
+				human_bytes(u->top_bytes, b3, sizeof(b3)));
+		fputc('\n', out);
+	}
 	if (s->target_exited)
 		fprintf(out, "the target has exited; blocks freed during interpreter shutdown are not subtracted\n");
 	if (o->older_ns)

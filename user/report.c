@@ -22,6 +22,7 @@
 #include "sampling.h"
 #include "sitetypes.h"
 #include "snapshot.h"
+#include "startup.h"
 #include "symbolize.h"
 #include "target.h"
 
@@ -126,6 +127,7 @@ static int take_snapshot(struct session *s, const struct report_opts *o,
 	if (s->sample.on && snap->scale.k)
 		sample_apply(snap);
 	history_update(s, snap, (now_ns() - s->start_ns) / 1e9);
+	startup_split(s, snap);
 	snapshot_sort(snap, o);
 	return 0;
 }

@@ -377,6 +377,7 @@ int run(struct options *o)
 
 	symbolizer_init(&sym, &t);
 	s.t = &t;
+	s.launched = !!o->cmd;
 	s.mode = !o->cmd ? "attached to a running process" :
 		 o->malloc_mode ? "launched with PYTHONMALLOC=malloc (--malloc)" :
 		 "launched, probes attached before its first line";

@@ -55,6 +55,7 @@ struct session {
 	struct symbolizer *sym;
 	uint64_t start_ns;		/* CLOCK_MONOTONIC, as bpf_ktime_get_ns */
 	bool target_exited;
+	bool launched;			/* we started it: its start-up is ours to see */
 	int reports;
 	struct gc_gen_stats gc[GC_GENERATIONS];
 	uint64_t gc_other_generation;	/* events with a generation out of range */

@@ -47,6 +47,15 @@ struct site {
 	/* the liveness check: records the target's allocator says are free */
 	uint64_t unseen_count, unseen_bytes;	/* found freed: not counted */
 	uint64_t unknown_count;		/* could not be told: counted */
+	bool startup;			/* start-up or import memory (startup.c) */
+};
+
+/* Start-up and import memory, summed (startup.c). */
+struct startup_sum {
+	int64_t bytes, blocks;
+	size_t sites;
+	char top_module[256];		/* the imported module holding most of it */
+	int64_t top_bytes;
 };
 
 /* Whole-process table of outstanding objects by type. */
@@ -69,6 +78,7 @@ struct snapshot {
 	struct sample_scale scale;	/* --sample; k = 1 otherwise */
 	struct live_stats live;		/* the liveness check, summed over batches */
 	bool live_checked;		/* it ran (the target could be read) */
+	struct startup_sum startup;
 };
 
 /* One outstanding block, as the type and coverage readings need it. */

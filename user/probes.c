@@ -633,6 +633,9 @@ void probes_explain(const struct probe_plan *pl, const struct target *t, FILE *o
 	else
 		fprintf(out, "target: %s, to be launched, CPython %s%s\n", t->comm, t->version,
 			t->debug_build ? " debug build" : "");
+	fprintf(out, "version: %s, from %s\n", t->version,
+		t->version_from ? t->version_from : "?");
+	fprintf(out, "%s\n", t->offsets_note);
 	fprintf(out, "interpreter: %s (%s, %s%s%s)\n", t->path,
 		t->shared_lib ? "shared libpython" : "executable",
 		elf_file_debug_path(t->elf) ? "stripped" :

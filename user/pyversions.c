@@ -400,10 +400,7 @@ static int frame_span(struct py_offsets *o)
 		if (ends[i][0] + ends[i][1] > hi)
 			hi = ends[i][0] + ends[i][1];
 	}
-	/* fbuf_u64 reads 8 bytes at each offset: cover them all */
 	hi = (hi + 7) & ~7;
-	if (o->frame_owner + 8 > hi)
-		hi = o->frame_owner + 8;
 	if (lo < 0 || hi - lo > FRAME_READ_MAX)
 		return -1;
 	o->frame_read_lo = lo;

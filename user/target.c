@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "elffile.h"
+#include "heapscan.h"
 #include "memread.h"
 #include "pyversions.h"
 #include "target.h"
@@ -370,6 +371,7 @@ int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 	if (identify(t, v, where, true, err, errlen))
 		goto fail;
 	t->pycode_type = t->pycode_vaddr + t->bias;
+	heapscan_set_pool_size(pid, t->pv->pool_size);
 	return 0;
 fail:
 	target_close(t);
@@ -523,6 +525,8 @@ bool target_refresh(struct target *t)
 	static struct candidate cand[8];
 	int n;
 
+	if (t->pid > 0 && t->pv)
+		heapscan_set_pool_size(t->pid, t->pv->pool_size);
 	if (t->bias_known)
 		return true;
 	n = candidates(t->pid, cand, 8);

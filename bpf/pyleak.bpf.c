@@ -594,6 +594,8 @@ int BPF_KPROBE(finalize_enter)
 	FLOOR();
 	if (p) {
 		count(bpf_get_attach_cookie(ctx) & 0xff & (MAX_HOOKS - 1));
+		if (p->finalizing)
+			return 0;	/* Py_FinalizeEx, then the _Py_Finalize it calls */
 		p->finalizing = 1;
 		if (p->stop_at_final)
 			bpf_send_signal(19);	/* SIGSTOP; the loader sends SIGCONT */

@@ -280,10 +280,34 @@ static int plan_libc(struct probe_plan *pl, const char *libc_path, const char *l
 	return 0;
 }
 
+/*
+ * Shutdown: Py_FinalizeEx, and where the symbols show it the internal
+ * _Py_Finalize that 3.13's Py_Exit (sys.exit) calls without passing
+ * through Py_FinalizeEx; the shutdown program takes no arguments, so a
+ * compiler clone of it is as good. The first to fire freezes the books.
+ */
+static void add_finalize(struct probe_plan *pl, const struct target *t)
+{
+	static const struct spec fin = { "Py_FinalizeEx", PK_FINALIZE, HC_OBJ };
+	static const char *inner[] = { "_Py_Finalize", "_Py_Finalize.part.0.constprop.0",
+				       "_Py_Finalize.part.0", "_Py_Finalize.constprop.0" };
+
+	add(pl, t, &fin, "freeze the books at interpreter shutdown");
+	if (!t->pv || t->pv->minor < 13)
+		return;
+	for (size_t i = 0; i < sizeof(inner) / sizeof(inner[0]); i++) {
+		struct spec s = { inner[i], PK_FINALIZE, HC_OBJ };
+
+		if (!elf_file_symbol(t->elf, inner[i], NULL, NULL)) {
+			add(pl, t, &s, "shutdown from Py_Exit (sys.exit), bypassing Py_FinalizeEx");
+			return;
+		}
+	}
+}
+
 int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_path,
 		const char *libc_name, bool malloc_mode)
 {
-	static const struct spec fin = { "Py_FinalizeEx", PK_FINALIZE, HC_OBJ };
 	uint64_t ga, ga_size, pm;
 
 	memset(pl, 0, sizeof(*pl));
@@ -296,7 +320,7 @@ int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_
 		if (!libc_path || plan_libc(pl, libc_path, libc_name, true))
 			return -ENOENT;
 		pl->libc_malloc = true;
-		add(pl, t, &fin, "freeze the books at interpreter shutdown");
+		add_finalize(pl, t);
 		plan_gc(pl, t);
 		return pl->n ? 0 : -ENOENT;
 	}
@@ -321,7 +345,7 @@ int probes_plan(struct probe_plan *pl, const struct target *t, const char *libc_
 	}
 	if (libc_path)
 		plan_libc(pl, libc_path, libc_name, false);
-	add(pl, t, &fin, "freeze the books at interpreter shutdown");
+	add_finalize(pl, t);
 	plan_gc(pl, t);
 	return pl->n ? 0 : -ENOENT;
 }

@@ -605,6 +605,29 @@ int BPF_KPROBE(finalize_enter)
 
 /* --- the cyclic GC ---------------------------------------------------- */
 
+/* &generation_stats[0].collections of the main interpreter, or 0. */
+static __always_inline __u64 gc_stats_addr(const struct proc_info *p)
+{
+	__u64 interp = 0;
+
+	if (p->off.interp_gc_stats <= 0 || p->off.runtime_interp_main < 0 ||
+	    bpf_probe_read_user(&interp, sizeof(interp),
+				(void *)(p->runtime_addr + p->off.runtime_interp_main)) || !interp)
+		return 0;
+	return interp + p->off.interp_gc_stats;
+}
+
+static __always_inline void gc_colls(const struct proc_info *p, __u64 *c)
+{
+	__u64 st[9] = {}, a = gc_stats_addr(p);
+
+	if (a)
+		bpf_probe_read_user(st, sizeof(st), (void *)a);
+	c[0] = st[0];
+	c[1] = st[3];
+	c[2] = st[6];
+}
+
 static __always_inline int gc_start(int generation)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -613,6 +636,11 @@ static __always_inline int gc_start(int generation)
 	if (!p)
 		return 0;
 	p->gc_generation = generation;
+	/* 3.13 automatic collections pass -1 and choose inside */
+	if (generation < 0) {
+		p->gc_generation = GC_GEN_AUTO;
+		gc_colls(p, p->gc_colls);
+	}
 	p->gc_start_ns = bpf_ktime_get_ns();
 	p->gc_tid = (__u32)pid_tgid;
 	return 0;
@@ -623,7 +651,7 @@ static __always_inline int gc_done(long collected)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct proc_info *p = traced(pid_tgid >> 32);
 	struct event *ev;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns(), c[3];
 
 	if (!p)
 		return 0;
@@ -632,6 +660,15 @@ static __always_inline int gc_done(long collected)
 		return 0;
 	}
 	p->gc_tid = 0;
+	if (p->gc_generation == GC_GEN_AUTO) {
+		/* the generation whose collection count went up */
+		gc_colls(p, c);
+		for (int i = 2; i >= 0; i--)
+			if (c[i] != p->gc_colls[i]) {
+				p->gc_generation = i;
+				break;
+			}
+	}
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		count(MAX_HOOKS + CNT_GC_EVENT_LOST);

@@ -76,8 +76,14 @@ struct py_offsets {
 	__s32 type_flags;
 	__s32 ob_type;
 	__u32 gc_head_size;		/* pre-header for Py_TPFLAGS_HAVE_GC */
+	/* 3.13: interp->gc.generation_stats[0].collections (24 bytes a
+	 * generation), to learn which generation an automatic collection
+	 * (generation -1 at entry) chose; 0: not needed */
+	__s32 interp_gc_stats;
 	__u32 preheader_flags;		/* tp_flags bits that add 16 more bytes */
 };
+
+#define GC_GEN_AUTO	0xffffffffU
 
 #define FRAME_READ_MAX	128	/* a power of two */
 
@@ -90,8 +96,9 @@ struct proc_info {
 	/* the collection in progress (one at a time: it holds the GIL) */
 	__u32 gc_tid;			/* thread collecting, 0 if none */
 	__u64 gc_start_ns;
-	__u32 gc_generation;
+	__u32 gc_generation;		/* GC_GEN_AUTO: chosen inside, see gc_colls */
 	__u32 pad;
+	__u64 gc_colls[3];		/* collections per generation at entry */
 	/* link-time range of the interpreter's object: calls from elsewhere
 	 * get the caller as a native leaf frame */
 	__u64 text_lo, text_hi;

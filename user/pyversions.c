@@ -221,6 +221,7 @@ static const struct pyversion versions[] = {
 			.owner_skip_min = 3,		/* FRAME_OWNED_BY_CSTACK */
 			FRAME_SPAN(0, 72),
 			OBJ_TYPE_BPF,
+			.interp_gc_stats = 7528,	/* gc (7400) + generation_stats */
 			.preheader_flags = 0x18,
 		},
 		.code_filename = 112, .code_name = 120, .code_qualname = 128,

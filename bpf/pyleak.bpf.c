@@ -213,7 +213,7 @@ static __always_inline int drop_block(__u32 tgid, __u64 addr, int in_gc)
 	return 1;
 }
 
-static __always_inline __u64 capture_stack(const struct proc_info *p,
+static __always_inline __u64 capture_stack(struct proc_info *p,
 					   __u32 tgid, __u32 tid, __u64 native_ip)
 {
 	struct walk_scratch *s;
@@ -251,7 +251,7 @@ static __always_inline __u64 capture_stack(const struct proc_info *p,
 	return id;
 }
 
-static __always_inline void record_block(const struct proc_info *p, __u32 tgid,
+static __always_inline void record_block(struct proc_info *p, __u32 tgid,
 					 __u32 tid, __u64 addr, __u64 size,
 					 __u32 hook, __u64 native_ip)
 {

@@ -99,6 +99,7 @@ struct proc_info {
 	__u32 gc_generation;		/* GC_GEN_AUTO: chosen inside, see gc_colls */
 	__u32 pad;
 	__u64 gc_colls[3];		/* collections per generation at entry */
+	__u64 main_interp;		/* *(runtime + interpreters.main), once set */
 	/* link-time range of the interpreter's object: calls from elsewhere
 	 * get the caller as a native leaf frame */
 	__u64 text_lo, text_hi;

@@ -115,21 +115,43 @@ static __always_inline __u64 find_tstate(const struct proc_info *p, __s32 key_of
  * (3.8-3.11), else the main interpreter's GIL last_holder while the GIL is
  * locked (3.12+; last_holder is not cleared on release).
  */
-static __always_inline __u64 gil_holder(const struct proc_info *p)
+static __always_inline __u64 gil_holder(struct proc_info *p)
 {
 	const struct py_offsets *o = &p->off;
-	__u64 tstate = 0, interp = 0;
-	__s32 locked = 0;
+	__u64 tstate = 0, interp = p->main_interp, pair[2] = {};
+	__s32 locked = 0, lo;
 
 	if (o->runtime_tstate_current >= 0) {
 		bpf_probe_read_user(&tstate, sizeof(tstate),
 				    (void *)(p->runtime_addr + o->runtime_tstate_current));
 		return tstate;
 	}
-	if (o->runtime_interp_main < 0 || o->interp_gil_holder < 0 ||
-	    bpf_probe_read_user(&interp, sizeof(interp),
-				(void *)(p->runtime_addr + o->runtime_interp_main)) || !interp ||
-	    bpf_probe_read_user(&locked, sizeof(locked), (void *)(interp + o->interp_gil_locked)) ||
+	if (o->runtime_interp_main < 0 || o->interp_gil_holder < 0)
+		return 0;
+	/* the main interpreter lives as long as the process: read it once */
+	if (!interp) {
+		if (bpf_probe_read_user(&interp, sizeof(interp),
+					(void *)(p->runtime_addr + o->runtime_interp_main)) || !interp)
+			return 0;
+		p->main_interp = interp;
+	}
+	/* last_holder and locked are neighbours (3.12-3.14): one read */
+	lo = o->interp_gil_holder < o->interp_gil_locked ? o->interp_gil_holder
+							  : o->interp_gil_locked;
+	if (o->interp_gil_locked - o->interp_gil_holder == 8 ||
+	    o->interp_gil_holder - o->interp_gil_locked == 8) {
+		if (bpf_probe_read_user(pair, sizeof(pair), (void *)(interp + lo)))
+			return 0;
+		if (lo == o->interp_gil_holder) {
+			tstate = pair[0];
+			locked = (__s32)pair[1];
+		} else {
+			tstate = pair[1];
+			locked = (__s32)pair[0];
+		}
+		return locked ? tstate : 0;
+	}
+	if (bpf_probe_read_user(&locked, sizeof(locked), (void *)(interp + o->interp_gil_locked)) ||
 	    !locked ||
 	    bpf_probe_read_user(&tstate, sizeof(tstate), (void *)(interp + o->interp_gil_holder)))
 		return 0;
@@ -137,7 +159,7 @@ static __always_inline __u64 gil_holder(const struct proc_info *p)
 }
 
 /* Returns the innermost frame address of the current thread, or 0. */
-static __always_inline __u64 current_frame(const struct proc_info *p,
+static __always_inline __u64 current_frame(struct proc_info *p,
 					   __u32 tid, __u16 *flags)
 {
 	const struct py_offsets *o = &p->off;
@@ -225,7 +247,7 @@ static int walk_one(__u32 i, void *arg)
  * hash (the stack id, native caller included): odd, so never
  * STACK_ID_NONE or STACK_ID_LOST.
  */
-static __always_inline __u64 walk_python_stack(const struct proc_info *p,
+static __always_inline __u64 walk_python_stack(struct proc_info *p,
 					       struct walk_scratch *s,
 					       __u32 tgid, __u32 tid, __u64 native_ip)
 {

@@ -213,7 +213,7 @@ static __always_inline int drop_block(__u32 tgid, __u64 addr, int in_gc)
 	return 1;
 }
 
-static __always_inline __u64 capture_stack(const struct proc_info *p,
+static __always_inline __u64 capture_stack(struct proc_info *p,
 					   __u32 tgid, __u32 tid, __u64 native_ip)
 {
 	struct walk_scratch *s;
@@ -251,7 +251,7 @@ static __always_inline __u64 capture_stack(const struct proc_info *p,
 	return id;
 }
 
-static __always_inline void record_block(const struct proc_info *p, __u32 tgid,
+static __always_inline void record_block(struct proc_info *p, __u32 tgid,
 					 __u32 tid, __u64 addr, __u64 size,
 					 __u32 hook, __u64 native_ip)
 {
@@ -594,6 +594,8 @@ int BPF_KPROBE(finalize_enter)
 	FLOOR();
 	if (p) {
 		count(bpf_get_attach_cookie(ctx) & 0xff & (MAX_HOOKS - 1));
+		if (p->finalizing)
+			return 0;	/* Py_FinalizeEx, then the _Py_Finalize it calls */
 		p->finalizing = 1;
 		/* launch mode: a signal that is ignored unless we trace the
 		 * thread (then it becomes a ptrace stop for the last report) */
@@ -605,6 +607,29 @@ int BPF_KPROBE(finalize_enter)
 
 /* --- the cyclic GC ---------------------------------------------------- */
 
+/* &generation_stats[0].collections of the main interpreter, or 0. */
+static __always_inline __u64 gc_stats_addr(const struct proc_info *p)
+{
+	__u64 interp = 0;
+
+	if (p->off.interp_gc_stats <= 0 || p->off.runtime_interp_main < 0 ||
+	    bpf_probe_read_user(&interp, sizeof(interp),
+				(void *)(p->runtime_addr + p->off.runtime_interp_main)) || !interp)
+		return 0;
+	return interp + p->off.interp_gc_stats;
+}
+
+static __always_inline void gc_colls(const struct proc_info *p, __u64 *c)
+{
+	__u64 st[9] = {}, a = gc_stats_addr(p);
+
+	if (a)
+		bpf_probe_read_user(st, sizeof(st), (void *)a);
+	c[0] = st[0];
+	c[1] = st[3];
+	c[2] = st[6];
+}
+
 static __always_inline int gc_start(int generation)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -613,6 +638,11 @@ static __always_inline int gc_start(int generation)
 	if (!p)
 		return 0;
 	p->gc_generation = generation;
+	/* 3.13 automatic collections pass -1 and choose inside */
+	if (generation < 0) {
+		p->gc_generation = GC_GEN_AUTO;
+		gc_colls(p, p->gc_colls);
+	}
 	p->gc_start_ns = bpf_ktime_get_ns();
 	p->gc_tid = (__u32)pid_tgid;
 	return 0;
@@ -623,7 +653,7 @@ static __always_inline int gc_done(long collected)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct proc_info *p = traced(pid_tgid >> 32);
 	struct event *ev;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns(), c[3];
 
 	if (!p)
 		return 0;
@@ -632,6 +662,15 @@ static __always_inline int gc_done(long collected)
 		return 0;
 	}
 	p->gc_tid = 0;
+	if (p->gc_generation == GC_GEN_AUTO) {
+		/* the generation whose collection count went up */
+		gc_colls(p, c);
+		for (int i = 2; i >= 0; i--)
+			if (c[i] != p->gc_colls[i]) {
+				p->gc_generation = i;
+				break;
+			}
+	}
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		count(MAX_HOOKS + CNT_GC_EVENT_LOST);

@@ -45,8 +45,13 @@ enum hook_class {
 /* One row of the per-version offsets table, as the BPF side needs it. */
 struct py_offsets {
 	/* _PyRuntime -> current thread state */
-	__s32 runtime_tstate_current;	/* -1: not available */
-	__s32 tstate_native_tid;	/* -1: cannot check the thread */
+	__s32 runtime_tstate_current;	/* gilstate.tstate_current; -1: none (3.12+) */
+	/* 3.12+: the GIL holder, *(runtime + interp_main) + gil_holder, while locked */
+	__s32 runtime_interp_main;	/* interpreters.main; -1: not used */
+	__s32 interp_gil_holder;	/* interp->_gil.last_holder; -1: none */
+	__s32 interp_gil_locked;	/* interp->_gil.locked (int) */
+	__s32 tstate_native_tid;	/* gettid(); -1: none (3.8-3.10) */
+	__s32 tstate_thread_id;		/* pthread_self() = fsbase; used without native_tid */
 	/* a thread without the GIL: its state in the main interpreter's list */
 	__s32 runtime_interp_head;	/* -1: no list walk */
 	__s32 interp_threads_head;
@@ -60,6 +65,7 @@ struct py_offsets {
 	__s32 frame_instr;
 	__s32 frame_owner;		/* -1: no owner field to check */
 	__u32 frame_instr_is_ptr;	/* 1: instruction pointer, 0: int f_lasti */
+	__u32 code_tag_bits;		/* tag bits of the code pointer (3.14 _PyStackRef) */
 	__u32 owner_skip_min;		/* skip frames with owner >= this (0: none) */
 	/* one read covers [frame + read_lo, frame + read_lo + read_len) */
 	__u32 frame_read_lo;
@@ -70,10 +76,16 @@ struct py_offsets {
 	__s32 type_flags;
 	__s32 ob_type;
 	__u32 gc_head_size;		/* pre-header for Py_TPFLAGS_HAVE_GC */
+	/* 3.13: interp->gc.generation_stats[0].collections (24 bytes a
+	 * generation), to learn which generation an automatic collection
+	 * (generation -1 at entry) chose; 0: not needed */
+	__s32 interp_gc_stats;
 	__u32 preheader_flags;		/* tp_flags bits that add 16 more bytes */
 };
 
-#define FRAME_READ_MAX	64
+#define GC_GEN_AUTO	0xffffffffU
+
+#define FRAME_READ_MAX	128	/* a power of two */
 
 struct proc_info {
 	__u64 runtime_addr;		/* &_PyRuntime in the target, 0 until known */
@@ -84,8 +96,10 @@ struct proc_info {
 	/* the collection in progress (one at a time: it holds the GIL) */
 	__u32 gc_tid;			/* thread collecting, 0 if none */
 	__u64 gc_start_ns;
-	__u32 gc_generation;
+	__u32 gc_generation;		/* GC_GEN_AUTO: chosen inside, see gc_colls */
 	__u32 pad;
+	__u64 gc_colls[3];		/* collections per generation at entry */
+	__u64 main_interp;		/* *(runtime + interpreters.main), once set */
 	/* link-time range of the interpreter's object: calls from elsewhere
 	 * get the caller as a native leaf frame */
 	__u64 text_lo, text_hi;

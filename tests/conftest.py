@@ -31,6 +31,14 @@ BUILDS = {
     "debug": ("/usr/bin/python3.11d",
               "Debian python3.11-dbg: Py_DEBUG build", False),
 }
+# The 3.11 builds every test runs on (the `build` fixture).
+MATRIX = list(BUILDS)
+# Other CPython versions: tests/test_versions.py runs the core tests on them.
+VERSIONS = {f"py{v.rsplit('.', 1)[0]}": v for v in
+            ("3.8.18", "3.9.18", "3.10.13", "3.12.1", "3.13.0")}
+BUILDS.update({name: (f"/root/.pyenv/versions/{v}/bin/python{v.rsplit('.', 1)[0]}",
+                      f"pyenv {v}: shared libpython with symbols, no LTO", True)
+               for name, v in VERSIONS.items()})
 
 
 def pytest_report_header(config):
@@ -41,7 +49,7 @@ def pytest_report_header(config):
     return lines
 
 
-@pytest.fixture(params=list(BUILDS), ids=lambda b: f"build={b}")
+@pytest.fixture(params=MATRIX, ids=lambda b: f"build={b}")
 def build(request):
     path, desc, optional = BUILDS[request.param]
     if not os.path.exists(path):

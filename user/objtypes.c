@@ -96,7 +96,10 @@ static bool plausible_ptr(uint64_t p)
 	return p >= 4096 && p < (1ULL << 47) && !(p & 7);
 }
 
-/* Immortal objects do not exist in 3.11, so every refcount is a count. */
+/*
+ * 3.8-3.11 have no immortal objects; 3.12+ immortal ones hold 0xffffffff
+ * (3.14: 0xc0000000 and up) in the low 32 bits, still far below the bound.
+ */
 static bool plausible_refcnt(uint64_t r)
 {
 	return (int64_t)r > 0 && r < MAX_REFCNT;

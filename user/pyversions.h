@@ -7,6 +7,8 @@
 
 enum linetable_kind {
 	LT_LOCATIONS_311,	/* 3.11+ co_linetable (PEP 657 location table) */
+	LT_LNOTAB_38,		/* 3.8/3.9 co_lnotab; f_lasti in bytes, -1 before the first instruction */
+	LT_LINETABLE_310,	/* 3.10 PEP 626 co_linetable; f_lasti in code units */
 };
 
 /* Everything pyleakbpf knows about one CPython minor version. */

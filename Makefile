@@ -24,7 +24,7 @@ BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
 USER_SRC := user/main.c user/target.c user/elffile.c user/pyversions.c \
 	    user/probes.c user/symbolize.c user/report.c user/memread.c \
 	    user/profile.c user/pprof.c user/flamegraph.c user/objtypes.c \
-	    user/heapscan.c user/native.c
+	    user/heapscan.c user/native.c user/linetable.c
 USER_OBJ := $(patsubst user/%.c,$(OUT)/%.o,$(USER_SRC))
 LIB_OBJ  := $(filter-out $(OUT)/main.o,$(USER_OBJ))
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "linetable.h"
 #include "memread.h"
 #include "pyleak.h"
 #include "pyversions.h"
@@ -226,77 +227,13 @@ static const struct code_info *code_info(struct symbolizer *s, uint64_t addr)
 	return c;
 }
 
-static unsigned int read_varint(const uint8_t *tab, size_t len, size_t *i)
-{
-	unsigned int v = 0, shift = 0;
-	uint8_t b;
-
-	do {
-		if (*i >= len)
-			return v;
-		b = tab[(*i)++];
-		v |= (unsigned int)(b & 63) << shift;
-		shift += 6;
-	} while ((b & 64) && shift < 32);
-	return v;
-}
-
-static int read_svarint(const uint8_t *tab, size_t len, size_t *i)
-{
-	unsigned int u = read_varint(tab, len, i);
-
-	return (u & 1) ? -(int)(u >> 1) : (int)(u >> 1);
-}
-
-int linetable311_line(const uint8_t *tab, size_t len, int firstlineno, int index)
-{
-	int line = firstlineno, addr = 0;
-	size_t i = 0;
-
-	if (index < 0)
-		return firstlineno;
-	while (i < len) {
-		uint8_t b = tab[i++];
-		int code = (b >> 3) & 15, n = (b & 7) + 1, has_line = 1;
-
-		switch (code) {
-		case 15:			/* no location */
-			has_line = 0;
-			break;
-		case 14:			/* long form */
-			line += read_svarint(tab, len, &i);
-			read_varint(tab, len, &i);
-			read_varint(tab, len, &i);
-			read_varint(tab, len, &i);
-			break;
-		case 13:			/* no columns */
-			line += read_svarint(tab, len, &i);
-			break;
-		case 12: case 11: case 10:	/* one line, two column bytes */
-			line += code - 10;
-			i += 2;
-			break;
-		default:			/* short form, one column byte */
-			i += 1;
-			break;
-		}
-		if (index >= addr && index < addr + n)
-			return has_line ? line : -1;
-		addr += n;
-	}
-	return -1;
-}
-
 static int frame_line(const struct pyversion *pv, const struct code_info *c,
 		      uint32_t instr)
 {
-	int index = ((int)instr - pv->code_adaptive) / 2;
-
-	if ((int)instr < pv->code_adaptive)
-		index = -1;
 	if (!c->linetable_len)
 		return -1;
-	return linetable311_line(c->linetable, c->linetable_len, c->firstlineno, index);
+	return linetable_frame_line(pv->linetable, pv->code_adaptive, c->linetable,
+				    c->linetable_len, c->firstlineno, instr);
 }
 
 const struct sym_stack *symbolize_stack(struct symbolizer *s, uint64_t id,

@@ -55,12 +55,6 @@ const struct sym_stack *symbolize_stack(struct symbolizer *s, uint64_t id,
 					const struct pystack *st);
 const struct sym_stack *symbolized(const struct symbolizer *s, uint64_t id);
 
-/*
- * Line of the instruction at code unit `index` from a 3.11+ location
- * table; -1 if the table gives no line for it.
- */
-int linetable311_line(const uint8_t *tab, size_t len, int firstlineno, int index);
-
 /* "qualname (file.py:LINE)", written to buf; returns buf. */
 char *frame_format(const struct sym_frame *f, int full_path, char *buf, size_t len);
 /* The short file name shown in frames: base name, or dir/base for __init__.py. */

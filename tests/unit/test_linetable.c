@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "symbolize.h"
+#include "linetable.h"
 #include "unit.h"
 #include "linetable_fixtures.h"
 

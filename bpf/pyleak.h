@@ -45,8 +45,13 @@ enum hook_class {
 /* One row of the per-version offsets table, as the BPF side needs it. */
 struct py_offsets {
 	/* _PyRuntime -> current thread state */
-	__s32 runtime_tstate_current;	/* -1: not available */
-	__s32 tstate_native_tid;	/* -1: cannot check the thread */
+	__s32 runtime_tstate_current;	/* gilstate.tstate_current; -1: none (3.12+) */
+	/* 3.12+: the GIL holder, *(runtime + interp_main) + gil_holder, while locked */
+	__s32 runtime_interp_main;	/* interpreters.main; -1: not used */
+	__s32 interp_gil_holder;	/* interp->_gil.last_holder; -1: none */
+	__s32 interp_gil_locked;	/* interp->_gil.locked (int) */
+	__s32 tstate_native_tid;	/* gettid(); -1: none (3.8-3.10) */
+	__s32 tstate_thread_id;		/* pthread_self() = fsbase; used without native_tid */
 	/* a thread without the GIL: its state in the main interpreter's list */
 	__s32 runtime_interp_head;	/* -1: no list walk */
 	__s32 interp_threads_head;
@@ -60,6 +65,7 @@ struct py_offsets {
 	__s32 frame_instr;
 	__s32 frame_owner;		/* -1: no owner field to check */
 	__u32 frame_instr_is_ptr;	/* 1: instruction pointer, 0: int f_lasti */
+	__u32 code_tag_bits;		/* tag bits of the code pointer (3.14 _PyStackRef) */
 	__u32 owner_skip_min;		/* skip frames with owner >= this (0: none) */
 	/* one read covers [frame + read_lo, frame + read_lo + read_len) */
 	__u32 frame_read_lo;
@@ -73,7 +79,7 @@ struct py_offsets {
 	__u32 preheader_flags;		/* tp_flags bits that add 16 more bytes */
 };
 
-#define FRAME_READ_MAX	64
+#define FRAME_READ_MAX	128	/* a power of two */
 
 struct proc_info {
 	__u64 runtime_addr;		/* &_PyRuntime in the target, 0 until known */

@@ -38,21 +38,22 @@ static __always_inline __u8 fbuf_u8(const __u8 *buf, __s32 off, __u32 lo)
 
 struct find_ctx {
 	__u64 tstate;
-	__u32 tid;
-	__s32 next_off, tid_off;
+	__u64 key;			/* tid, or fsbase (pthread_self) */
+	__u64 key_mask;
+	__s32 next_off, key_off;
 	__u64 found;
 };
 
 static int find_one(__u32 i, void *arg)
 {
 	struct find_ctx *c = arg;
-	__u64 ntid = 0;
+	__u64 v = 0;
 
 	if (!c->tstate)
 		return 1;
-	if (bpf_probe_read_user(&ntid, sizeof(ntid), (void *)(c->tstate + c->tid_off)))
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)(c->tstate + c->key_off)))
 		return 1;
-	if ((__u32)ntid == c->tid) {
+	if ((v & c->key_mask) == c->key) {
 		c->found = c->tstate;
 		return 1;
 	}
@@ -62,19 +63,44 @@ static int find_one(__u32 i, void *arg)
 }
 
 /*
+ * What identifies this thread in its thread state: the native thread id
+ * (3.11+), or thread_id = pthread_self(), which on x86-64 glibc is the
+ * thread pointer, the task's fsbase (3.8-3.10). Returns the offset to
+ * compare, or -1.
+ */
+static __always_inline __s32 thread_key(const struct py_offsets *o, __u32 tid,
+					__u64 *key, __u64 *mask)
+{
+	if (o->tstate_native_tid >= 0) {
+		*key = tid;
+		*mask = 0xffffffffULL;
+		return o->tstate_native_tid;
+	}
+	if (o->tstate_thread_id >= 0) {
+		struct task_struct *task = bpf_get_current_task_btf();
+
+		*key = task->thread.fsbase;
+		*mask = ~0ULL;
+		return *key ? o->tstate_thread_id : -1;
+	}
+	return -1;
+}
+
+/*
  * The thread state of a thread that does not hold the GIL (a ctypes call,
  * a C extension that released it): the main interpreter's list of thread
- * states, matched by native thread id. Its frame pointer still shows the
+ * states, matched by thread key. Its frame pointer still shows the
  * Python code that made the call.
  */
-static __always_inline __u64 find_tstate(const struct proc_info *p, __u32 tid)
+static __always_inline __u64 find_tstate(const struct proc_info *p, __s32 key_off,
+					 __u64 key, __u64 mask)
 {
 	const struct py_offsets *o = &p->off;
-	struct find_ctx c = { .tid = tid, .next_off = o->tstate_next,
-			      .tid_off = o->tstate_native_tid };
+	struct find_ctx c = { .key = key, .key_mask = mask, .next_off = o->tstate_next,
+			      .key_off = key_off };
 	__u64 interp = 0;
 
-	if (o->runtime_interp_head < 0 || o->tstate_native_tid < 0 ||
+	if (o->runtime_interp_head < 0 || key_off < 0 ||
 	    bpf_probe_read_user(&interp, sizeof(interp),
 				(void *)(p->runtime_addr + o->runtime_interp_head)) || !interp ||
 	    bpf_probe_read_user(&c.tstate, sizeof(c.tstate),
@@ -84,23 +110,48 @@ static __always_inline __u64 find_tstate(const struct proc_info *p, __u32 tid)
 	return c.found;
 }
 
+/*
+ * The thread state holding the GIL, or 0: gilstate.tstate_current
+ * (3.8-3.11), else the main interpreter's GIL last_holder while the GIL is
+ * locked (3.12+; last_holder is not cleared on release).
+ */
+static __always_inline __u64 gil_holder(const struct proc_info *p)
+{
+	const struct py_offsets *o = &p->off;
+	__u64 tstate = 0, interp = 0;
+	__s32 locked = 0;
+
+	if (o->runtime_tstate_current >= 0) {
+		bpf_probe_read_user(&tstate, sizeof(tstate),
+				    (void *)(p->runtime_addr + o->runtime_tstate_current));
+		return tstate;
+	}
+	if (o->runtime_interp_main < 0 || o->interp_gil_holder < 0 ||
+	    bpf_probe_read_user(&interp, sizeof(interp),
+				(void *)(p->runtime_addr + o->runtime_interp_main)) || !interp ||
+	    bpf_probe_read_user(&locked, sizeof(locked), (void *)(interp + o->interp_gil_locked)) ||
+	    !locked ||
+	    bpf_probe_read_user(&tstate, sizeof(tstate), (void *)(interp + o->interp_gil_holder)))
+		return 0;
+	return tstate;
+}
+
 /* Returns the innermost frame address of the current thread, or 0. */
 static __always_inline __u64 current_frame(const struct proc_info *p,
 					   __u32 tid, __u16 *flags)
 {
 	const struct py_offsets *o = &p->off;
-	__u64 tstate = 0, cframe = 0, frame = 0, ntid = 0;
+	__u64 tstate, cframe = 0, frame = 0, v = 0, key = 0, mask = 0;
+	__s32 key_off = thread_key(o, tid, &key, &mask);
 
-	if (o->runtime_tstate_current >= 0)
-		bpf_probe_read_user(&tstate, sizeof(tstate),
-				    (void *)(p->runtime_addr + o->runtime_tstate_current));
-	/* tstate_current is the GIL holder: make sure that is this thread. */
-	if (tstate && o->tstate_native_tid >= 0 &&
-	    (bpf_probe_read_user(&ntid, sizeof(ntid), (void *)(tstate + o->tstate_native_tid)) ||
-	     (__u32)ntid != tid))
+	tstate = gil_holder(p);
+	/* the GIL holder: make sure that is this thread */
+	if (tstate && key_off >= 0 &&
+	    (bpf_probe_read_user(&v, sizeof(v), (void *)(tstate + key_off)) ||
+	     (v & mask) != key))
 		tstate = 0;
 	if (!tstate) {
-		tstate = find_tstate(p, tid);
+		tstate = find_tstate(p, key_off, key, mask);
 		if (!tstate) {
 			*flags |= STACK_NO_TSTATE;
 			return 0;
@@ -127,6 +178,7 @@ struct walk_ctx {
 	struct walk_scratch *s;
 	__u64 frame;
 	__u64 h;
+	__u64 code_mask;
 	__s32 code_off, instr_off, prev_off, owner_off;
 	__u32 lo, len, skip_min, instr_is_ptr;
 	__u16 n, flags;
@@ -147,7 +199,7 @@ static int walk_one(__u32 i, void *arg)
 		c->flags |= STACK_READ_ERR;
 		return 1;
 	}
-	code = fbuf_u64(s->fbuf, c->code_off, c->lo);
+	code = fbuf_u64(s->fbuf, c->code_off, c->lo) & c->code_mask;
 	instr = fbuf_u64(s->fbuf, c->instr_off, c->lo);
 	c->frame = fbuf_u64(s->fbuf, c->prev_off, c->lo);
 	if (c->skip_min && c->owner_off >= 0 &&
@@ -189,6 +241,7 @@ static __always_inline __u64 walk_python_stack(const struct proc_info *p,
 		.len = o->frame_read_len > FRAME_READ_MAX ? FRAME_READ_MAX : o->frame_read_len,
 		.skip_min = o->owner_skip_min,
 		.instr_is_ptr = o->frame_instr_is_ptr,
+		.code_mask = ~(__u64)o->code_tag_bits,
 	};
 
 	c.frame = current_frame(p, tid, &c.flags);

@@ -7,8 +7,8 @@
 
 enum linetable_kind {
 	LT_LOCATIONS_311,	/* 3.11+ co_linetable (PEP 657 location table) */
-	LT_LNOTAB_38,		/* 3.8/3.9 co_lnotab; f_lasti in bytes, -1 before the first instruction */
-	LT_LINETABLE_310,	/* 3.10 PEP 626 co_linetable; f_lasti in code units */
+	LT_LNOTAB_38,		/* 3.8/3.9 co_lnotab; f_lasti in bytes */
+	LT_LINETABLE_310,	/* 3.10 co_linetable (PEP 626); f_lasti in code units */
 };
 
 /* Everything pyleakbpf knows about one CPython minor version. */
@@ -16,7 +16,13 @@ struct pyversion {
 	unsigned major, minor;
 	const char *verified;		/* what the row was checked against */
 	struct py_offsets bpf;		/* handed to the BPF walker */
-	/* code objects */
+	/*
+	 * code objects. code_adaptive: 3.11+ the bytecode's offset in the code
+	 * object (instruction pointers are relative to it); 3.8-3.10, whose
+	 * bytecode is a separate bytes object, sizeof(PyCodeObject): both are
+	 * also how much of a code object to read. 3.8-3.10 have no
+	 * co_qualname: code_qualname is co_name's offset there.
+	 */
 	int code_filename, code_name, code_qualname, code_linetable;
 	int code_firstlineno, code_adaptive;
 	enum linetable_kind linetable;
@@ -35,6 +41,15 @@ struct pyversion {
 	uint64_t tpflags_metatype;	/* Py_TPFLAGS_TYPE_SUBCLASS */
 	uint64_t tpflags_str;		/* Py_TPFLAGS_UNICODE_SUBCLASS */
 	unsigned preheader_extra;	/* bytes that bpf.preheader_flags add */
+	/* immortal objects (3.12+): the low 32 bits of ob_refcnt, as int32, < 0 */
+	int immortal;
+	unsigned pool_size;		/* pymalloc POOL_SIZE */
+	/*
+	 * The collector to probe without USDT: fn(tstate, int generation, ...)
+	 * returning collected + uncollectable; NULL: none known.
+	 */
+	const char *gc_collector;
+	int debug_offsets;		/* _Py_DebugOffsets at _PyRuntime + 0 (3.13+) */
 };
 
 const struct pyversion *pyversion_find(unsigned major, unsigned minor);

@@ -4,6 +4,7 @@
 Prints, one per line:
 
     version MAJOR MINOR
+    codetype ADDR         &PyCode_Type
     str NAME ADDR HEX     the str at ADDR; HEX is the UTF-8 a reader must
                           give (surrogateescape chars as their raw byte,
                           other lone surrogates U+FFFD)
@@ -142,6 +143,7 @@ def report(main_id, started):
 
 def main():
     print("version %d %d" % sys.version_info[:2])
+    print("codetype %#x" % id(type(main.__code__)))
     started = threading.Event()
     t = threading.Thread(target=report, args=(threading.get_ident(), started))
     t.start()

@@ -107,13 +107,16 @@ def gen(n):
     yield x + 1
 
 
-def inner():
+def inner(a):
     return sys.stdin.readline()
 
 
 def middle(a):
+    # the instructions right before and after the call are on other lines
     b = [a,
-         inner()]
+         inner(
+             a),
+         a]
     return b
 
 

@@ -3,7 +3,9 @@
  * pymalloc's pools found by reading the target's anonymous memory.
  *
  * CPython 3.10+ (64-bit, default radix tree) carves 1 MiB arenas, each an
- * anonymous private mmap(), into 16 KiB pools aligned to 16 KiB. Every
+ * anonymous private mmap(), into 16 KiB pools aligned to 16 KiB; 3.8 and
+ * 3.9 carve 256 KiB arenas into 4 KiB pools, with the same header (gdb
+ * ptype /o struct pool_header on 3.8.18: identical). Every
  * pool starts with a 48-byte header that says how many of its blocks are in
  * use and of which size class. The arenas table itself is a static of
  * obmalloc.c with no symbol in a stripped build, so instead of walking it
@@ -24,7 +26,7 @@
 #include "heapscan.h"
 #include "target.h"
 
-#define POOL_SIZE	(16u << 10)
+#define POOL_MAX	(16u << 10)	/* the largest pool size of any version */
 #define POOL_OVERHEAD	48u		/* sizeof(struct pool_header), 16-aligned */
 #define ALIGNMENT	16u
 #define NB_CLASSES	32u		/* SMALL_REQUEST_THRESHOLD 512 / ALIGNMENT */
@@ -32,7 +34,7 @@
 #define USER_TOP	(1ull << 56)	/* user addresses are below (x86_64 LA57, arm64) */
 #define BATCH		1024		/* iovecs per process_vm_readv (UIO_MAXIOV) */
 #define PAGE_SHIFT	12		/* else pagemap is not used */
-#define PAGES_PER_POOL	(POOL_SIZE >> PAGE_SHIFT)
+#define PAGES_PER_POOL	(POOL_MAX >> PAGE_SHIFT)	/* at most */
 #define PM_PRESENT	(1ull << 63)	/* /proc/PID/pagemap: page in memory */
 #define PM_SWAPPED	(1ull << 62)	/* ... or in swap */
 
@@ -58,6 +60,7 @@ _Static_assert(NB_CLASSES <= HEAP_CLASSES, "class_blocks holds every size class"
  */
 struct scan {
 	pid_t pid;
+	uint32_t pool;			/* POOL_SIZE of the target's version */
 	struct heap_usage *u;
 	int pagemap;			/* fd, or -1: read every slot */
 	int n;
@@ -77,7 +80,7 @@ static bool plausible_link(uint64_t p)
 }
 
 /* Could h, read at addr, be the header of a pool pymalloc set up? */
-static bool pool_valid(const struct pool_header *h, uint64_t addr)
+static bool pool_valid(const struct pool_header *h, uint64_t addr, uint32_t pool)
 {
 	uint32_t size, carved;
 	uint64_t fb;
@@ -86,7 +89,7 @@ static bool pool_valid(const struct pool_header *h, uint64_t addr)
 		return false;
 	size = (h->szidx + 1) * ALIGNMENT;
 	/* allocate_from_new_pool() sets these two when it (re)initialises */
-	if (h->maxnextoffset != POOL_SIZE - size)
+	if (h->maxnextoffset != pool - size)
 		return false;
 	if (h->nextoffset < POOL_OVERHEAD + 2 * size ||
 	    h->nextoffset > h->maxnextoffset + size ||
@@ -134,7 +137,7 @@ static int flush(struct scan *s)
 			return -errno;
 		done = got < 0 ? 0 : got / POOL_OVERHEAD;
 		for (int k = i; k < i + done; k++)
-			if (pool_valid(&s->hdr[k], (uintptr_t)s->remote[k].iov_base))
+			if (pool_valid(&s->hdr[k], (uintptr_t)s->remote[k].iov_base, s->pool))
 				count_pool(s->u, &s->hdr[k]);
 		i += done;
 		if (i < s->n) {
@@ -171,10 +174,10 @@ static void touched_slots(struct scan *s, uint64_t a, int n, bool *touched)
 	ssize_t got = -1;
 
 	if (s->pagemap >= 0)
-		got = pread(s->pagemap, s->pm, n * PAGES_PER_POOL * sizeof(s->pm[0]),
+		got = pread(s->pagemap, s->pm, n * (s->pool >> PAGE_SHIFT) * sizeof(s->pm[0]),
 			    (a >> PAGE_SHIFT) * sizeof(s->pm[0]));
 	for (int i = 0; i < n; i++) {
-		size_t k = i * PAGES_PER_POOL;
+		size_t k = i * (s->pool >> PAGE_SHIFT);
 
 		touched[i] = got < (ssize_t)((k + 1) * sizeof(s->pm[0])) ||
 			     (s->pm[k] & (PM_PRESENT | PM_SWAPPED));
@@ -189,24 +192,24 @@ static int queue(struct scan *s, uint64_t a)
 
 static int scan_mapping(struct scan *s, const struct map_entry *e)
 {
-	uint64_t a = (e->start + POOL_SIZE - 1) & ~(uint64_t)(POOL_SIZE - 1);
+	uint64_t a = (e->start + s->pool - 1) & ~(uint64_t)(s->pool - 1);
 	bool touched[BATCH];
 	int err;
 
 	s->u->scanned_bytes += e->end - e->start;
 	while (a + POOL_OVERHEAD <= e->end) {
-		uint64_t left = (e->end - POOL_OVERHEAD - a) / POOL_SIZE + 1;
+		uint64_t left = (e->end - POOL_OVERHEAD - a) / s->pool + 1;
 		int n = left < BATCH ? left : BATCH;
 
 		touched_slots(s, a, n, touched);
-		for (int i = 0; i < n; i++, a += POOL_SIZE)
+		for (int i = 0; i < n; i++, a += s->pool)
 			if (touched[i] && (err = queue(s, a)))
 				return err;
 	}
 	return 0;
 }
 
-static struct scan *scan_new(pid_t pid, struct heap_usage *u)
+static struct scan *scan_new(pid_t pid, uint32_t pool, struct heap_usage *u)
 {
 	struct scan *s = malloc(sizeof(*s));
 	char fn[64];
@@ -214,6 +217,7 @@ static struct scan *scan_new(pid_t pid, struct heap_usage *u)
 	if (!s)
 		return NULL;
 	s->pid = pid;
+	s->pool = pool;
 	s->u = u;
 	s->n = 0;
 	for (int k = 0; k < BATCH; k++)
@@ -232,7 +236,39 @@ static void scan_free(struct scan *s)
 	free(s);
 }
 
+/* The pool size heapscan_pymalloc() uses, by process (set at attach). */
+static struct {
+	pid_t pid;
+	uint32_t pool;
+} pool_sizes[16];
+
+void heapscan_set_pool_size(pid_t pid, unsigned int pool_size)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i < 16; i++) {
+		if (pool_sizes[i].pid == pid) {
+			pool_sizes[i].pool = pool_size;
+			return;
+		}
+		if (free_slot < 0 && !pool_sizes[i].pid)
+			free_slot = i;
+	}
+	if (free_slot >= 0)
+		pool_sizes[free_slot] = (typeof(pool_sizes[0])){ pid, pool_size };
+}
+
 int heapscan_pymalloc(pid_t pid, struct heap_usage *u)
+{
+	unsigned int pool = 16u << 10;
+
+	for (int i = 0; i < 16; i++)
+		if (pool_sizes[i].pid == pid && pool_sizes[i].pool)
+			pool = pool_sizes[i].pool;
+	return heapscan_pymalloc_pool(pid, pool, u);
+}
+
+int heapscan_pymalloc_pool(pid_t pid, unsigned int pool_size, struct heap_usage *u)
 {
 	char fn[64], line[PATH_MAX + 128];
 	struct map_entry e;
@@ -241,11 +277,13 @@ int heapscan_pymalloc(pid_t pid, struct heap_usage *u)
 	FILE *f;
 
 	memset(u, 0, sizeof(*u));
+	if (pool_size > POOL_MAX || pool_size < (1u << PAGE_SHIFT) || (pool_size & (pool_size - 1)))
+		return -EINVAL;
 	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
 	f = fopen(fn, "re");
 	if (!f)
 		return errno == ENOENT ? -ESRCH : -errno;
-	s = scan_new(pid, u);
+	s = scan_new(pid, pool_size, u);
 	if (!s) {
 		fclose(f);
 		return -ENOMEM;

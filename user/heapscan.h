@@ -23,11 +23,15 @@ struct heap_usage {
 };
 
 /*
- * Scan pid's pymalloc pools (CPython 3.10+ 64-bit layout); 0 or -errno
+ * Scan pid's pymalloc pools of pool_size bytes (4 KiB in 3.8/3.9, 16 KiB
+ * 3.10+: struct pyversion.pool_size); 0 or -errno
  * (-ESRCH: no such process). class_blocks[i] counts blocks of (i + 1) * 16
  * bytes. A running target changes its pools while they are read: stop it
  * first for a snapshot that adds up exactly.
  */
+int heapscan_pymalloc_pool(pid_t pid, unsigned int pool_size, struct heap_usage *u);
+/* The same with the pool size set for pid (default 16 KiB). */
 int heapscan_pymalloc(pid_t pid, struct heap_usage *u);
+void heapscan_set_pool_size(pid_t pid, unsigned int pool_size);
 
 #endif

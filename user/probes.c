@@ -198,32 +198,49 @@ const char *gc_source_name(enum gc_source g)
 {
 	switch (g) {
 	case GC_USDT: return "USDT python:gc__start/gc__done";
-	case GC_UPROBE: return "uprobes on gc_collect_main";
+	case GC_UPROBE: return "uprobes on the collector";
 	case GC_NONE: break;
 	}
 	return "none";
 }
 
+/*
+ * GC pauses: USDT when the build has them, else the version's collector,
+ * fn(tstate, int generation, ...) returning collected + uncollectable
+ * (collect in 3.8/3.9, gc_collect_main 3.10-3.13; checked with gdb on the
+ * pyenv builds). A collector the compiler cloned (collect.constprop.N, as
+ * in the pyenv 3.8 build) has lost or moved arguments: not probed.
+ */
 static void plan_gc(struct probe_plan *pl, const struct target *t)
 {
+	const char *fn = t->pv ? t->pv->gc_collector : NULL;
 	uint64_t value, off;
+	char clone[64];
 
 	if (elf_file_has_usdt(t->elf, "python", "gc__start") &&
 	    elf_file_has_usdt(t->elf, "python", "gc__done")) {
 		pl->gc = GC_USDT;
 		snprintf(pl->gc_why, sizeof(pl->gc_why), "%s probes in %s",
 			 gc_source_name(GC_USDT), t->path);
-	} else if (!elf_file_symbol(t->elf, "gc_collect_main", &value, NULL) &&
+	} else if (fn && !elf_file_symbol(t->elf, fn, &value, NULL) &&
 		   !elf_file_vaddr_to_offset(t->elf, value, &off)) {
 		pl->gc = GC_UPROBE;
 		pl->gc_collect_offset = off;
 		snprintf(pl->gc_why, sizeof(pl->gc_why),
-			 "no USDT probes; gc_collect_main found in the symbols of %s", t->path);
+			 "no USDT probes; uprobes on the collector %s, found in the symbols of %s",
+			 fn, t->path);
 	} else {
 		pl->gc = GC_NONE;
-		snprintf(pl->gc_why, sizeof(pl->gc_why),
-			 "GC data unavailable: %s has no USDT probes and no gc_collect_main symbol",
-			 t->path);
+		snprintf(clone, sizeof(clone), "%s.constprop.0", fn ? fn : "");
+		if (fn && !elf_file_symbol(t->elf, clone, NULL, NULL))
+			snprintf(pl->gc_why, sizeof(pl->gc_why),
+				 "GC data unavailable: %s has no USDT probes and its collector %s "
+				 "exists only as compiler clones (%s...) whose arguments are unknown",
+				 t->path, fn, clone);
+		else
+			snprintf(pl->gc_why, sizeof(pl->gc_why),
+				 "GC data unavailable: %s has no USDT probes and no %s symbol",
+				 t->path, fn ? fn : "known collector");
 	}
 }
 
@@ -633,6 +650,9 @@ void probes_explain(const struct probe_plan *pl, const struct target *t, FILE *o
 	else
 		fprintf(out, "target: %s, to be launched, CPython %s%s\n", t->comm, t->version,
 			t->debug_build ? " debug build" : "");
+	fprintf(out, "version: %s, from %s\n", t->version,
+		t->version_from ? t->version_from : "?");
+	fprintf(out, "%s\n", t->offsets_note);
 	fprintf(out, "interpreter: %s (%s, %s%s%s)\n", t->path,
 		t->shared_lib ? "shared libpython" : "executable",
 		elf_file_debug_path(t->elf) ? "stripped" :

@@ -6,6 +6,8 @@
  * _Py_DebugOffsets, see debugoffsets.c).
  */
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 #include "pyversions.h"
 
 #define FRAME_SPAN(lo, hi)	.frame_read_lo = (lo), .frame_read_len = (hi) - (lo)
@@ -292,4 +294,225 @@ const struct pyversion *pyversion_find(unsigned major, unsigned minor)
 const char *pyversion_supported(void)
 {
 	return "3.8, 3.9, 3.10, 3.11, 3.12, 3.13, 3.14 (3.14 unverified); GIL builds only";
+}
+
+unsigned pyversion_newest_minor(void)
+{
+	return versions[sizeof(versions) / sizeof(versions[0]) - 1].minor;
+}
+
+uint32_t pyversion_parse(const char *s)
+{
+	unsigned major, minor, micro, serial = 0, level = 0xf;
+	char rest[8] = "";
+	int n = 0;
+
+	if (sscanf(s, "%u.%u.%u%n", &major, &minor, &micro, &n) < 3 ||
+	    major != 3 || minor > 99 || micro > 99)
+		return 0;
+	s += n;
+	if (*s == 'a' || *s == 'b' || (s[0] == 'r' && s[1] == 'c')) {
+		level = *s == 'a' ? 0xa : *s == 'b' ? 0xb : 0xc;
+		s += level == 0xc ? 2 : 1;
+		if (sscanf(s, "%u%n", &serial, &n) < 1 || serial > 15)
+			return 0;
+		s += n;
+	}
+	/* "+" marks a build from a tree past the tag */
+	if (sscanf(s, "%7s", rest) == 1 && strcmp(rest, "+"))
+		return 0;
+	return major << 24 | minor << 16 | micro << 8 | level << 4 | serial;
+}
+
+/*
+ * _Py_DebugOffsets layouts (Include/internal/pycore_runtime.h): a cookie,
+ * the version, free_threaded, then groups of uint64 offsets, each group
+ * starting with the struct's size. Group positions as measured with gdb
+ * `ptype /o struct _Py_DebugOffsets` on 3.13.0; 3.14's from its headers
+ * (it added fields inside groups, so every later group moved).
+ */
+struct do_layout {
+	unsigned minor;
+	size_t size;
+	unsigned runtime, interp, tstate, frame, code, object, type, bytes, unicode;
+	unsigned in_threads_head, in_gil_locked, in_gil_holder;	/* indices in interp */
+};
+
+static const struct do_layout layouts[] = {
+	{ 13, 584, 24, 48, 152, 224, 272, 352, 368, 512, 536, 3, 11, 12 },
+	{ 14, 760, 24, 48, 176, 248, 312, 400, 416, 592, 616, 3, 12, 13 },
+};
+
+struct do_field {
+	const char *name;
+	unsigned group;		/* offsetof(struct do_layout, group) */
+	unsigned index;		/* 8-byte slot in the group */
+	size_t field;		/* offsetof(struct pyversion, field), an int32 */
+};
+
+#define DF(n, g, i, f)	{ n, offsetof(struct do_layout, g), i, offsetof(struct pyversion, f) }
+#define DFI(n, i, f)	{ n, 0, i, offsetof(struct pyversion, f) }	/* interp index */
+
+static const struct do_field do_fields[] = {
+	DF("runtime.interpreters_head", runtime, 2, bpf.runtime_interp_head),
+	DFI("interp.threads_head", 0, bpf.interp_threads_head),
+	DFI("interp.gil_locked", 1, bpf.interp_gil_locked),
+	DFI("interp.gil_holder", 2, bpf.interp_gil_holder),
+	DF("tstate.next", tstate, 2, bpf.tstate_next),
+	DF("tstate.current_frame", tstate, 4, bpf.cframe_current_frame),
+	DF("tstate.thread_id", tstate, 5, bpf.tstate_thread_id),
+	DF("tstate.native_thread_id", tstate, 6, bpf.tstate_native_tid),
+	DF("frame.previous", frame, 1, bpf.frame_previous),
+	DF("frame.executable", frame, 2, bpf.frame_code),
+	DF("frame.instr_ptr", frame, 3, bpf.frame_instr),
+	DF("frame.owner", frame, 5, bpf.frame_owner),
+	DF("code.filename", code, 1, code_filename),
+	DF("code.name", code, 2, code_name),
+	DF("code.qualname", code, 3, code_qualname),
+	DF("code.linetable", code, 4, code_linetable),
+	DF("code.firstlineno", code, 5, code_firstlineno),
+	DF("code.co_code_adaptive", code, 9, code_adaptive),
+	DF("object.ob_type", object, 1, bpf.ob_type),
+	DF("type.tp_name", type, 1, type_name),
+	DF("type.tp_flags", type, 3, bpf.type_flags),
+	DF("bytes.ob_size", bytes, 1, bytes_size),
+	DF("bytes.ob_sval", bytes, 2, bytes_sval),
+	DF("unicode.state", unicode, 1, str_state),
+	DF("unicode.length", unicode, 2, str_length),
+	DF("unicode.asciiobject_size", unicode, 3, str_ascii_data),
+};
+
+#define NFIELDS	(sizeof(do_fields) / sizeof(do_fields[0]))
+
+static uint64_t slot(const uint8_t *buf, unsigned off)
+{
+	uint64_t v;
+
+	memcpy(&v, buf + off, 8);
+	return v;
+}
+
+static int32_t *field_of(struct pyversion *pv, const struct do_field *f)
+{
+	return (int32_t *)((char *)pv + f->field);
+}
+
+/* The bytes one frame read must cover, from the frame offsets. */
+static int frame_span(struct py_offsets *o)
+{
+	int lo = o->frame_code, hi = o->frame_code + 8;
+	int ends[][2] = { { o->frame_previous, 8 }, { o->frame_instr, 8 }, { o->frame_owner, 1 } };
+
+	for (size_t i = 0; i < 3; i++) {
+		if (ends[i][0] < 0)
+			continue;
+		if (ends[i][0] < lo)
+			lo = ends[i][0];
+		if (ends[i][0] + ends[i][1] > hi)
+			hi = ends[i][0] + ends[i][1];
+	}
+	hi = (hi + 7) & ~7;
+	if (lo < 0 || hi - lo > FRAME_READ_MAX)
+		return -1;
+	o->frame_read_lo = lo;
+	o->frame_read_len = hi - lo;
+	return 0;
+}
+
+/*
+ * A target newer than the newest layout known here (3.15+) is refused, not
+ * traced with a guess: 3.14 inserted fields inside the groups, moving every
+ * later group, so a newer struct cannot be read by position; and what it
+ * does not describe (pre-header flags, frame owner values, pointer tags)
+ * may change with it. A clear refusal beats a wrong stack.
+ */
+int pyversion_debug_offsets(struct pyversion *pv, const uint8_t *buf, size_t len,
+			    char *note, size_t notelen, char *err, size_t errlen)
+{
+	const struct do_layout *l = NULL;
+	unsigned minor, ndiff = 0;
+	uint64_t version;
+	size_t n = 0;
+	struct pyversion row = *pv;
+
+	note[0] = 0;
+	if (len < 24 || memcmp(buf, DEBUG_OFFSETS_COOKIE, 8)) {
+		snprintf(err, errlen, "no _Py_DebugOffsets at the start of _PyRuntime "
+			 "(cookie \"%s\" not found)", DEBUG_OFFSETS_COOKIE);
+		return -1;
+	}
+	version = slot(buf, 8);
+	minor = (version >> 16) & 0xff;
+	if (slot(buf, 16)) {
+		snprintf(err, errlen, "free-threaded CPython (Py_GIL_DISABLED, _Py_DebugOffsets."
+			 "free_threaded = 1) is not supported: objects have another header "
+			 "and no GIL orders the allocator calls");
+		return -1;
+	}
+	if ((version >> 24) != 3 || minor > pyversion_newest_minor()) {
+		snprintf(err, errlen, "_Py_DebugOffsets of CPython %u.%u (0x%08llx) is newer than "
+			 "this pyleakbpf knows (up to 3.%u): its layout cannot be read safely",
+			 (unsigned)(version >> 24), minor, (unsigned long long)version,
+			 pyversion_newest_minor());
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++)
+		if (layouts[i].minor == minor)
+			l = &layouts[i];
+	if (!l || minor != pv->minor) {
+		snprintf(err, errlen, "_Py_DebugOffsets say CPython 3.%u, the interpreter 3.%u",
+			 minor, pv->minor);
+		return -1;
+	}
+	if (len < l->size) {
+		snprintf(err, errlen, "_Py_DebugOffsets cut short (%zu of %zu bytes)", len, l->size);
+		return -1;
+	}
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct do_field *f = &do_fields[i];
+		unsigned off, idx = f->index;
+		uint64_t v;
+		int32_t *dst = field_of(pv, f);
+
+		if (!f->group) {	/* interp field by its index in the layout */
+			unsigned ix[] = { l->in_threads_head, l->in_gil_locked, l->in_gil_holder };
+
+			off = l->interp + 8 * ix[idx];
+		} else {
+			off = *(const unsigned *)((const char *)l + f->group) + 8 * idx;
+		}
+		v = slot(buf, off);
+		if (v > 1u << 20) {
+			snprintf(err, errlen, "_Py_DebugOffsets: %s = %llu is not an offset",
+				 f->name, (unsigned long long)v);
+			*pv = row;
+			return -1;
+		}
+		if ((int32_t)v != *dst) {
+			if (ndiff++ < 4)
+				n += snprintf(note + n, n < notelen ? notelen - n : 0, "%s%s %d -> %d",
+					      ndiff > 1 ? ", " : "", f->name, *dst, (int)v);
+			*dst = (int32_t)v;
+		}
+	}
+	/* interpreters.main is the word after interpreters.head (3.13, 3.14) */
+	pv->bpf.runtime_interp_main = pv->bpf.runtime_interp_head +
+				      (row.bpf.runtime_interp_main - row.bpf.runtime_interp_head);
+	if (frame_span(&pv->bpf)) {
+		snprintf(err, errlen, "_Py_DebugOffsets: frame fields too far apart for one read");
+		*pv = row;
+		return -1;
+	}
+	if (!ndiff) {
+		snprintf(note, notelen, "_Py_DebugOffsets %u.%u.%u: all %zu offsets match the row",
+			 (unsigned)(version >> 24), minor, (unsigned)(version >> 8) & 0xff, NFIELDS);
+	} else {
+		char d[200];
+
+		snprintf(d, sizeof(d), "%s", note);
+		snprintf(note, notelen, "_Py_DebugOffsets %u.%u.%u: %u of %zu offsets differ from "
+			 "the row (%s%s), the target's used", (unsigned)(version >> 24), minor,
+			 (unsigned)(version >> 8) & 0xff, ndiff, NFIELDS, d, ndiff > 4 ? ", ..." : "");
+	}
+	return 0;
 }

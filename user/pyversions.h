@@ -2,6 +2,7 @@
 #ifndef PYVERSIONS_H
 #define PYVERSIONS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "pyleak.h"
 
@@ -53,6 +54,24 @@ struct pyversion {
 };
 
 const struct pyversion *pyversion_find(unsigned major, unsigned minor);
+/* The newest minor version with a row (3.x). */
+unsigned pyversion_newest_minor(void);
+
+#define DEBUG_OFFSETS_COOKIE	"xdebugpy"
+#define DEBUG_OFFSETS_MAX	1024	/* bytes to read at _PyRuntime + 0 */
+
+/*
+ * 3.13+: apply the _Py_DebugOffsets read at the start of the target's
+ * _PyRuntime (buf, len bytes) to *pv, a copy of the row. Every offset the
+ * struct describes replaces the row's; note gets a one-line account ("all
+ * N match the row" or which differ). Returns 0, or -1 with a one-line
+ * reason in err: a free-threaded build, a version that is not the row's,
+ * or a layout newer than this program knows (see pyversions.c).
+ */
+int pyversion_debug_offsets(struct pyversion *pv, const uint8_t *buf, size_t len,
+			    char *note, size_t notelen, char *err, size_t errlen);
+/* PY_VERSION_HEX from a "3.9.18" / "3.10.0rc2" string; 0 if not one. */
+uint32_t pyversion_parse(const char *s);
 /* "3.10, 3.11" style list of the supported versions. */
 const char *pyversion_supported(void);
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "elffile.h"
+#include "heapscan.h"
 #include "memread.h"
 #include "pyversions.h"
 #include "target.h"
@@ -109,25 +110,183 @@ static int candidates(pid_t pid, struct candidate *out, int max)
 }
 
 /*
+ * 3.8-3.10 have no Py_Version: the PY_VERSION string ("3.9.18") that
+ * Py_GetVersion() formats into sys.version. The function loads its address
+ * (lea rip-relative in a PIC object, mov imm32 in a non-PIE executable);
+ * the one operand that points at a complete version string is it.
+ * Returns PY_VERSION_HEX, 0 if not found.
+ */
+static uint32_t version_from_getversion(const struct elf_file *ef)
+{
+	uint64_t fn, size;
+	uint8_t code[256];
+	uint32_t found = 0;
+
+	if (elf_file_symbol(ef, "Py_GetVersion", &fn, &size) || !size)
+		return 0;
+	if (size > sizeof(code))
+		size = sizeof(code);
+	if (elf_file_read(ef, fn, code, size))
+		return 0;
+	for (uint64_t i = 0; i + 5 <= size; i++) {
+		uint64_t target;
+		int32_t d;
+		char str[24];
+
+		if (i + 7 <= size && (code[i] & 0xf8) == 0x48 && code[i + 1] == 0x8d &&
+		    (code[i + 2] & 0xc7) == 0x05) {
+			memcpy(&d, code + i + 3, 4);	/* lea disp32(%rip), %reg */
+			target = fn + i + 7 + d;
+		} else if (code[i] >= 0xb8 && code[i] <= 0xbf) {
+			uint32_t imm;			/* mov $imm32, %reg32 */
+
+			memcpy(&imm, code + i + 1, 4);
+			target = imm;
+		} else {
+			continue;
+		}
+		memset(str, 0, sizeof(str));
+		if (elf_file_read(ef, target, str, sizeof(str) - 1) || !memchr(str, 0, sizeof(str) - 1))
+			continue;
+		found = pyversion_parse(str);
+		if (found)
+			break;
+	}
+	return found;
+}
+
+/* "libpython3.9.so.1.0" / "python3.9" -> 9; -1 if the name says nothing. */
+static int minor_from_name(const char *path)
+{
+	const char *b = base_name(path);
+	unsigned minor;
+
+	if (sscanf(b, "libpython3.%u", &minor) == 1 || sscanf(b, "python3.%u", &minor) == 1)
+		return (int)minor;
+	return -1;
+}
+
+/* A free-threaded build's library or executable: "3.13t" in its name. */
+static bool name_says_free_threaded(const char *path)
+{
+	const char *b = base_name(path);
+	unsigned minor;
+	char t = 0;
+
+	return (sscanf(b, "libpython3.%u%c", &minor, &t) == 2 ||
+		sscanf(b, "python3.%u%c", &minor, &t) == 2) && t == 't';
+}
+
+/*
+ * The PY_VERSION_HEX of the interpreter: Py_Version (3.11+) read through
+ * rd (the target's memory, or the file), else Py_GetVersion's string,
+ * checked against the version in the file's name when it has one.
+ */
+static int read_version(struct target *t, int (*rd)(struct target *, uint64_t, uint64_t *),
+			uint64_t *hex, char *err, size_t errlen)
+{
+	uint64_t pyver;
+	int named = minor_from_name(t->path);
+
+	if (!elf_file_symbol(t->elf, "Py_Version", &pyver, NULL)) {
+		if (rd(t, pyver, hex)) {
+			snprintf(err, errlen, "cannot read Py_Version of %.200s: %s", t->path,
+				 strerror(errno));
+			return -1;
+		}
+		t->version_from = "Py_Version";
+		return 0;
+	}
+	*hex = version_from_getversion(t->elf);
+	if (!*hex) {
+		snprintf(err, errlen, "unsupported Python %.200s: no Py_Version and no version string "
+			 "in Py_GetVersion; supported: %s", t->path, pyversion_supported());
+		return -1;
+	}
+	t->version_from = "Py_GetVersion's PY_VERSION string";
+	if (named >= 0 && (unsigned)named != ((*hex >> 16) & 0xff)) {
+		snprintf(err, errlen, "%.200s: its version string says %u.%u, its name 3.%d: "
+			 "not tracing an interpreter of unknown version", t->path,
+			 (unsigned)(*hex >> 24), (unsigned)(*hex >> 16) & 0xff, named);
+		return -1;
+	}
+	return 0;
+}
+
+static int rd_mem(struct target *t, uint64_t vaddr, uint64_t *v)
+{
+	return mem_read_u64(t->pid, vaddr + t->bias, v);
+}
+
+static int rd_file(struct target *t, uint64_t vaddr, uint64_t *v)
+{
+	return elf_file_read(t->elf, vaddr, v, sizeof(*v));
+}
+
+/*
+ * 3.13+: the target's _Py_DebugOffsets (first member of _PyRuntime), from
+ * its memory (attach) or the file's initialised data (launch).
+ */
+static int apply_debug_offsets(struct target *t, bool from_mem, char *err, size_t errlen)
+{
+	uint8_t buf[DEBUG_OFFSETS_MAX];
+	char note[300], e2[300];
+
+	if (from_mem ? mem_read(t->pid, t->runtime_vaddr + t->bias, buf, sizeof(buf))
+		     : elf_file_read(t->elf, t->runtime_vaddr, buf, sizeof(buf))) {
+		snprintf(err, errlen, "cannot read _Py_DebugOffsets of %.200s", t->path);
+		return -1;
+	}
+	if (pyversion_debug_offsets(&t->pvbuf, buf, sizeof(buf), note, sizeof(note),
+				    e2, sizeof(e2))) {
+		snprintf(err, errlen, "CPython %s (%.200s): %s", t->version, t->path, e2);
+		return -1;
+	}
+	snprintf(t->offsets_note, sizeof(t->offsets_note), "offsets: row 3.%u (%s); %s",
+		 t->pv->minor, t->pv->verified, note);
+	return 0;
+}
+
+/*
  * Given the PY_VERSION_HEX read from the target (where names it in
  * messages): the version row, debug build or not, PyCode_Type's address.
  */
 static int identify(struct target *t, uint64_t hexversion, const char *where,
-		    char *err, size_t errlen)
+		    bool from_mem, char *err, size_t errlen)
 {
 	unsigned int major = (hexversion >> 24) & 0xff, minor = (hexversion >> 16) & 0xff;
+	const struct pyversion *row;
 
 	t->hexversion = (uint32_t)hexversion;
 	snprintf(t->version, sizeof(t->version), "%u.%u.%u", major, minor,
 		 (unsigned int)(hexversion >> 8) & 0xff);
 	t->debug_build = !elf_file_symbol(t->elf, "_Py_RefTotal", NULL, NULL) ||
 			 !elf_file_symbol(t->elf, "_Py_GetRefTotal", NULL, NULL);
-	t->pv = pyversion_find(major, minor);
-	if (!t->pv) {
+	if (name_says_free_threaded(t->path)) {
+		snprintf(err, errlen, "free-threaded CPython %st (%.200s) is not supported: objects "
+			 "have another header and no GIL orders the allocator calls", t->version,
+			 t->path);
+		return -1;
+	}
+	row = pyversion_find(major, minor);
+	if (!row && major == 3 && minor > pyversion_newest_minor()) {
+		/* a newer _Py_DebugOffsets: refused (see pyversion_debug_offsets) */
+		snprintf(err, errlen, "unsupported Python version %s in %.200s: newer than this "
+			 "pyleakbpf knows, whose _Py_DebugOffsets layout cannot be read safely; "
+			 "supported: %s", t->version, where, pyversion_supported());
+		return -1;
+	}
+	if (!row) {
 		snprintf(err, errlen, "unsupported Python version %s in %.200s; supported: %s",
 			 t->version, where, pyversion_supported());
 		return -1;
 	}
+	t->pvbuf = *row;
+	t->pv = &t->pvbuf;
+	snprintf(t->offsets_note, sizeof(t->offsets_note), "offsets: row 3.%u (%s)", minor,
+		 row->verified);
+	if (row->debug_offsets && apply_debug_offsets(t, from_mem, err, errlen))
+		return -1;
 	if (elf_file_symbol(t->elf, "PyCode_Type", &t->pycode_vaddr, NULL)) {
 		snprintf(err, errlen, "%.200s has no PyCode_Type symbol", t->path);
 		return -1;
@@ -139,7 +298,7 @@ int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 {
 	char fn[64], exe[PATH_MAX], where[32];
 	static struct candidate cand[8];
-	uint64_t runtime = 0, pyver = 0, v;
+	uint64_t runtime = 0, v;
 	ssize_t n;
 	int nc;
 	FILE *f;
@@ -206,20 +365,13 @@ int target_open(struct target *t, pid_t pid, char *err, size_t errlen)
 	t->runtime_vaddr = runtime;
 	t->runtime_addr = runtime + t->bias;
 
-	if (elf_file_symbol(t->elf, "Py_Version", &pyver, NULL)) {
-		snprintf(err, errlen, "unsupported Python in process %d: no Py_Version symbol "
-			 "(CPython older than 3.11); supported: %s", pid, pyversion_supported());
+	if (read_version(t, rd_mem, &v, err, errlen))
 		goto fail;
-	}
-	if (mem_read_u64(pid, pyver + t->bias, &v)) {
-		snprintf(err, errlen, "cannot read the memory of process %d: %s", pid,
-			 strerror(errno));
-		goto fail;
-	}
 	snprintf(where, sizeof(where), "process %d", pid);
-	if (identify(t, v, where, err, errlen))
+	if (identify(t, v, where, true, err, errlen))
 		goto fail;
 	t->pycode_type = t->pycode_vaddr + t->bias;
+	heapscan_set_pool_size(pid, t->pv->pool_size);
 	return 0;
 fail:
 	target_close(t);
@@ -313,7 +465,7 @@ int target_open_exec(struct target *t, const char *exe, char *err, size_t errlen
 {
 	const char *needed[64];
 	char e2[256], lib[PATH_MAX];
-	uint64_t runtime = 0, pyver = 0, v = 0;
+	uint64_t runtime = 0, v = 0;
 	struct elf_file *ef;
 	int n;
 
@@ -352,13 +504,9 @@ int target_open_exec(struct target *t, const char *exe, char *err, size_t errlen
 		return -1;
 	}
 	snprintf(t->host_path, sizeof(t->host_path), "%s", t->path);
-	if (elf_file_symbol(t->elf, "Py_Version", &pyver, NULL) ||
-	    elf_file_read(t->elf, pyver, &v, sizeof(v))) {
-		snprintf(err, errlen, "unsupported Python %s: no Py_Version (CPython older than 3.11); "
-			 "supported: %s", t->path, pyversion_supported());
-		goto fail;
-	}
-	if (identify(t, v, t->path, err, errlen))
+	t->runtime_vaddr = runtime;
+	if (read_version(t, rd_file, &v, err, errlen) ||
+	    identify(t, v, t->path, false, err, errlen))
 		goto fail;
 	t->runtime_vaddr = runtime;
 	if (elf_file_is_exec(t->elf)) {
@@ -377,6 +525,8 @@ bool target_refresh(struct target *t)
 	static struct candidate cand[8];
 	int n;
 
+	if (t->pid > 0 && t->pv)
+		heapscan_set_pool_size(t->pid, t->pv->pool_size);
 	if (t->bias_known)
 		return true;
 	n = candidates(t->pid, cand, 8);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "pyversions.h"
 
 struct elf_file;
 struct pyversion;
@@ -36,9 +37,13 @@ struct target {
 	struct elf_file *elf;
 	uint64_t runtime_addr;		/* &_PyRuntime */
 	uint64_t pycode_type;		/* &PyCode_Type */
-	uint32_t hexversion;		/* Py_Version */
+	uint32_t hexversion;		/* PY_VERSION_HEX of the target */
 	char version[32];		/* "3.11.2" */
-	const struct pyversion *pv;
+	const char *version_from;	/* where the version was read */
+	const struct pyversion *pv;	/* = &pvbuf */
+	struct pyversion pvbuf;		/* the row, with the target's _Py_DebugOffsets */
+	/* "offsets: ..." one line for the report header and --explain */
+	char offsets_note[400];
 };
 
 /*

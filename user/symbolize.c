@@ -285,9 +285,9 @@ const struct sym_stack *symbolize_stack(struct symbolizer *s, uint64_t id,
 	}
 	for (unsigned int i = 0; i < n; i++) {
 		/*
-		 * A tagged code reference (3.14 _PyStackRef) recorded as is:
-		 * the object is 8-aligned, and instr was taken from the tagged
-		 * value.
+		 * The walker untags 3.14's _PyStackRef (code_tag_bits); should a
+		 * tagged reference come here anyway, the object is 8-aligned
+		 * and instr was taken from the tagged value.
 		 */
 		uint64_t tag = st->code[i] & 3;
 		const struct code_info *c = code_info(s, st->code[i] - tag);

@@ -173,6 +173,7 @@ static bool walker_record(pid_t pid, const struct pyversion *pv, const struct it
 	if (mem_read_u64(pid, it->iframe + pv->bpf.frame_code, code) ||
 	    mem_read_u64(pid, it->iframe + pv->bpf.frame_instr, &v))
 		return false;
+	*code &= ~(uint64_t)pv->bpf.code_tag_bits;
 	if (pv->bpf.frame_instr_is_ptr)
 		v = v ? v - *code : 0;
 	*instr = (uint32_t)v;

@@ -230,6 +230,9 @@ TEST(pystr_and_frames_live)
 
 	for (size_t p = 0; p < sizeof(pythons) / sizeof(pythons[0]); p++) {
 		const struct pyversion *pv;
+		struct target opened;
+		char err[256];
+		bool attached;
 		struct run r;
 
 		if (access(pythons[p], X_OK)) {
@@ -247,8 +250,24 @@ TEST(pystr_and_frames_live)
 			stop(&r);
 			continue;
 		}
+		/*
+		 * What attaching finds must be what the target says of itself;
+		 * its row (3.13+: with the target's _Py_DebugOffsets) is then
+		 * the one used, as in a real run.
+		 */
+		attached = !target_open(&opened, r.pid, err, sizeof(err));
+		CHECKF(attached, "%s: target_open: %s", pythons[p], err);
+		if (attached) {
+			CHECKF(opened.pv->major == r.major && opened.pv->minor == r.minor,
+			       "%s: attached as %u.%u", pythons[p], opened.pv->major,
+			       opened.pv->minor);
+			CHECK_EQ_U64(opened.pycode_type, r.codetype);
+			pv = opened.pv;
+		}
 		check_strings(&r, pv, pythons[p]);
 		check_frames(&r, pv, pythons[p]);
+		if (attached)
+			target_close(&opened);
 		stop(&r);
 		ran++;
 	}

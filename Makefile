@@ -23,7 +23,7 @@ BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
 
 USER_SRC := user/main.c user/cli.c user/run.c user/window.c \
 	    user/target.c user/elffile.c user/pyversions.c user/probes.c \
-	    user/symbolize.c user/memread.c user/native.c user/objtypes.c \
+	    user/symbolize.c user/linetable.c user/memread.c user/native.c user/objtypes.c \
 	    user/heapscan.c user/fmt.c \
 	    user/report.c user/snapshot.c user/startup.c user/gcstats.c user/sitetypes.c \
 	    user/coverage.c user/sampling.c user/history.c \

@@ -28,15 +28,26 @@
 	.tpflags_metatype = 1ULL << 31,				\
 	.tpflags_str = 1ULL << 28
 
-/* PyASCIIObject with wstr (3.8-3.11) and without (3.12+) */
+/*
+ * PyASCIIObject with wstr (3.8-3.11) and without (3.12+). State bits
+ * (GIL builds, 3.8-3.14): interned 0-1, kind 2-4, compact 5, ascii 6, then
+ * ready (3.8-3.11) or statically_allocated (3.12+) 7.
+ */
+#define STR_STATE_BITS						\
+	.str_kind_shift = 2,					\
+	.str_compact_mask = 1 << 5, .str_ascii_mask = 1 << 6
 #define STR_WSTR						\
 	.str_length = 16, .str_state = 32,			\
 	.str_ascii_data = 48, .str_compact_data = 72,		\
-	.str_utf8_length = 48, .str_utf8 = 56
+	.str_utf8_length = 48, .str_utf8 = 56,			\
+	.str_legacy_data = 72, STR_STATE_BITS,			\
+	.str_ready_mask = 1 << 7
 #define STR_NOWSTR						\
 	.str_length = 16, .str_state = 32,			\
 	.str_ascii_data = 40, .str_compact_data = 56,		\
-	.str_utf8_length = 40, .str_utf8 = 48
+	.str_utf8_length = 40, .str_utf8 = 48,			\
+	.str_legacy_data = 56, STR_STATE_BITS,			\
+	.str_ready_mask = 0		/* no wstr: always ready */
 
 /* 3.8-3.10: heap PyFrameObject chain from tstate->frame, int f_lasti. */
 #define FRAME_OBJECTS(lasti)					\

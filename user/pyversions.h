@@ -31,6 +31,10 @@ struct pyversion {
 	int bytes_size, bytes_sval;
 	int str_length, str_state, str_ascii_data, str_compact_data;
 	int str_utf8_length, str_utf8;
+	int str_legacy_data;		/* PyUnicodeObject.data (not compact) */
+	int str_kind_shift;		/* state: kind = (state >> shift) & 7 */
+	uint32_t str_compact_mask, str_ascii_mask;
+	uint32_t str_ready_mask;	/* 0: every string is ready (3.12+) */
 	/* objects and type objects (ob_type and type_* are in bpf) */
 	int ob_refcnt, ob_size, type_name;
 	uint64_t tpflags_ready;		/* Py_TPFLAGS_READY */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "linetable.h"
 #include "memread.h"
 #include "pyleak.h"
 #include "pyversions.h"
@@ -16,6 +17,7 @@
 
 #define MAX_STR		4096
 #define MAX_LINETABLE	(1 << 20)
+#define CODE_MAX	256
 
 void symbolizer_init(struct symbolizer *s, const struct target *t)
 {
@@ -55,6 +57,12 @@ void symbolizer_free(struct symbolizer *s)
 
 static void put_utf8(char *out, size_t *n, uint32_t c)
 {
+	if (c >= 0xdc80 && c <= 0xdcff) {
+		out[(*n)++] = c - 0xdc00;	/* surrogateescape: the raw byte */
+		return;
+	}
+	if (c >= 0xd800 && c <= 0xdfff)
+		c = 0xfffd;			/* other lone surrogates */
 	if (c < 0x80) {
 		out[(*n)++] = c;
 	} else if (c < 0x800) {
@@ -72,59 +80,80 @@ static void put_utf8(char *out, size_t *n, uint32_t c)
 	}
 }
 
-/* A str object of the target as a UTF-8 C string, or NULL. */
-static char *read_str(pid_t pid, const struct pyversion *pv, uint64_t addr)
+char *pystr_read(pid_t pid, const struct pyversion *pv, uint64_t addr)
 {
 	uint8_t hdr[128];
 	int64_t length;
 	uint32_t state, kind;
-	uint64_t utf8 = 0;
+	uint64_t data;
+	size_t raw, n = 0;
+	uint8_t *buf;
 	char *out;
 
-	if (!addr || mem_read(pid, addr, hdr, pv->str_compact_data))
+	/* the PyASCIIObject part: present in every str, however short */
+	if (!addr || pv->str_ascii_data > (int)sizeof(hdr) ||
+	    mem_read(pid, addr, hdr, pv->str_ascii_data))
 		return NULL;
 	memcpy(&length, hdr + pv->str_length, sizeof(length));
 	memcpy(&state, hdr + pv->str_state, sizeof(state));
-	kind = (state >> 2) & 7;
-	if (length < 0 || length > MAX_STR || !(state & (1 << 5)))	/* compact */
+	kind = (state >> pv->str_kind_shift) & 7;
+	if (length < 0 || length > MAX_STR)
 		return NULL;
-	if (state & (1 << 6)) {						/* ascii */
-		out = malloc(length + 1);
-		if (!out || mem_read(pid, addr + pv->str_ascii_data, out, length)) {
-			free(out);
-			return NULL;
-		}
-		out[length] = 0;
-		return out;
-	}
-	memcpy(&utf8, hdr + pv->str_utf8, sizeof(utf8));
+	if (pv->str_ready_mask && !(state & pv->str_ready_mask))
+		return NULL;		/* 3.8-3.11 wstr-only string: no data yet */
 	if (kind != 1 && kind != 2 && kind != 4)
 		return NULL;
-	{
-		size_t raw = (size_t)length * kind, n = 0;
-		uint8_t *buf = malloc(raw ? raw : 1);
-
-		out = malloc((size_t)length * 4 + 1);
-		if (!buf || !out || mem_read(pid, addr + pv->str_compact_data, buf, raw)) {
-			free(buf);
-			free(out);
-			return NULL;
-		}
-		for (int64_t i = 0; i < length; i++) {
-			uint32_t c;
-
-			if (kind == 1)
-				c = buf[i];
-			else if (kind == 2)
-				c = ((uint16_t *)buf)[i];
-			else
-				c = ((uint32_t *)buf)[i];
-			put_utf8(out, &n, c);
-		}
-		out[n] = 0;
+	if ((state & pv->str_ascii_mask) && kind != 1)
+		return NULL;
+	if (state & pv->str_compact_mask)
+		data = addr + ((state & pv->str_ascii_mask) ? pv->str_ascii_data
+							    : pv->str_compact_data);
+	else if (mem_read_u64(pid, addr + pv->str_legacy_data, &data) || !data)
+		return NULL;		/* a str subclass: characters elsewhere */
+	raw = (size_t)length * kind;
+	buf = malloc(raw ? raw : 1);
+	out = malloc((size_t)length * 4 + 1);
+	if (!buf || !out || (raw && mem_read(pid, data, buf, raw))) {
 		free(buf);
-		return out;
+		free(out);
+		return NULL;
 	}
+	for (int64_t i = 0; i < length; i++) {
+		uint32_t c;
+
+		if (kind == 1)
+			c = buf[i];
+		else if (kind == 2)
+			c = ((uint16_t *)buf)[i];
+		else
+			c = ((uint32_t *)buf)[i];
+		if (c > 0x10ffff)
+			c = 0xfffd;
+		put_utf8(out, &n, c);
+	}
+	out[n] = 0;
+	free(buf);
+	return out;
+}
+
+/* Where the code object's name is: co_qualname (3.11+), else co_name (0 or -1: none). */
+static int name_off(const struct pyversion *pv)
+{
+	return pv->code_qualname > 0 ? pv->code_qualname : pv->code_name;
+}
+
+/* Bytes of a code object read: up to its last field used here. */
+static size_t code_len(const struct pyversion *pv)
+{
+	int m = pv->code_filename;
+
+	if (name_off(pv) > m)
+		m = name_off(pv);
+	if (pv->code_linetable > m)
+		m = pv->code_linetable;
+	if (pv->code_firstlineno > m)
+		m = pv->code_firstlineno;
+	return m + 8;
 }
 
 /*
@@ -140,7 +169,7 @@ static void ident(const struct pyversion *pv, const uint8_t *co, uint8_t *out)
 	memcpy(out + 8, co + pv->code_firstlineno, 4);
 	memcpy(out + 16, co + pv->code_filename, 8);
 	memcpy(out + 24, co + pv->code_name, 8);
-	memcpy(out + 32, co + pv->code_qualname, 8);
+	memcpy(out + 32, co + name_off(pv), 8);
 	memcpy(out + 40, co + pv->code_linetable, 8);
 }
 
@@ -149,7 +178,7 @@ static struct code_info *read_code(struct symbolizer *s, uint64_t addr)
 	const struct target *t = s->t;
 	const struct pyversion *pv = t->pv;
 	struct code_info *c = calloc(1, sizeof(*c));
-	uint8_t co[256];
+	uint8_t co[CODE_MAX];
 	uint64_t type, fn, qn, lt;
 	int32_t first;
 	int64_t ltlen;
@@ -157,19 +186,19 @@ static struct code_info *read_code(struct symbolizer *s, uint64_t addr)
 	if (!c)
 		return NULL;
 	c->addr = addr;
-	if (mem_read(t->pid, addr, co, pv->code_adaptive))
+	if (code_len(pv) > sizeof(co) || mem_read(t->pid, addr, co, code_len(pv)))
 		goto bad;
 	memcpy(&type, co + 8, 8);
 	ident(pv, co, c->ident);
 	if (type != t->pycode_type)
 		goto bad;
 	memcpy(&fn, co + pv->code_filename, 8);
-	memcpy(&qn, co + pv->code_qualname, 8);
+	memcpy(&qn, co + name_off(pv), 8);
 	memcpy(&lt, co + pv->code_linetable, 8);
 	memcpy(&first, co + pv->code_firstlineno, 4);
 	c->firstlineno = first;
-	c->filename = read_str(t->pid, pv, fn);
-	c->qualname = read_str(t->pid, pv, qn);
+	c->filename = pystr_read(t->pid, pv, fn);
+	c->qualname = pystr_read(t->pid, pv, qn);
 	if (!c->filename || !c->qualname)
 		goto bad;
 	if (lt && !mem_read(t->pid, lt + pv->bytes_size, &ltlen, 8) &&
@@ -190,14 +219,14 @@ static const struct code_info *code_info(struct symbolizer *s, uint64_t addr)
 {
 	struct code_info *old = u64map_get(&s->codes, addr), *c;
 	const struct pyversion *pv = s->t->pv;
-	uint8_t co[256], id[80];
+	uint8_t co[CODE_MAX], id[80];
 
 	if (old && old->checked_epoch == s->epoch)
 		return old;	/* checked in this batch already */
 	if (old) {
 		old->checked_epoch = s->epoch;
 		/* still the same code object? */
-		if (mem_read(s->t->pid, addr, co, pv->code_adaptive))
+		if (code_len(pv) > sizeof(co) || mem_read(s->t->pid, addr, co, code_len(pv)))
 			return old;	/* gone: the cached reading is the best left */
 		ident(pv, co, id);
 		if (!memcmp(id, old->ident, sizeof(id)))
@@ -226,77 +255,13 @@ static const struct code_info *code_info(struct symbolizer *s, uint64_t addr)
 	return c;
 }
 
-static unsigned int read_varint(const uint8_t *tab, size_t len, size_t *i)
-{
-	unsigned int v = 0, shift = 0;
-	uint8_t b;
-
-	do {
-		if (*i >= len)
-			return v;
-		b = tab[(*i)++];
-		v |= (unsigned int)(b & 63) << shift;
-		shift += 6;
-	} while ((b & 64) && shift < 32);
-	return v;
-}
-
-static int read_svarint(const uint8_t *tab, size_t len, size_t *i)
-{
-	unsigned int u = read_varint(tab, len, i);
-
-	return (u & 1) ? -(int)(u >> 1) : (int)(u >> 1);
-}
-
-int linetable311_line(const uint8_t *tab, size_t len, int firstlineno, int index)
-{
-	int line = firstlineno, addr = 0;
-	size_t i = 0;
-
-	if (index < 0)
-		return firstlineno;
-	while (i < len) {
-		uint8_t b = tab[i++];
-		int code = (b >> 3) & 15, n = (b & 7) + 1, has_line = 1;
-
-		switch (code) {
-		case 15:			/* no location */
-			has_line = 0;
-			break;
-		case 14:			/* long form */
-			line += read_svarint(tab, len, &i);
-			read_varint(tab, len, &i);
-			read_varint(tab, len, &i);
-			read_varint(tab, len, &i);
-			break;
-		case 13:			/* no columns */
-			line += read_svarint(tab, len, &i);
-			break;
-		case 12: case 11: case 10:	/* one line, two column bytes */
-			line += code - 10;
-			i += 2;
-			break;
-		default:			/* short form, one column byte */
-			i += 1;
-			break;
-		}
-		if (index >= addr && index < addr + n)
-			return has_line ? line : -1;
-		addr += n;
-	}
-	return -1;
-}
-
 static int frame_line(const struct pyversion *pv, const struct code_info *c,
 		      uint32_t instr)
 {
-	int index = ((int)instr - pv->code_adaptive) / 2;
-
-	if ((int)instr < pv->code_adaptive)
-		index = -1;
 	if (!c->linetable_len)
 		return -1;
-	return linetable311_line(c->linetable, c->linetable_len, c->firstlineno, index);
+	return linetable_frame_line(pv->linetable, pv->code_adaptive, c->linetable,
+				    c->linetable_len, c->firstlineno, instr);
 }
 
 const struct sym_stack *symbolize_stack(struct symbolizer *s, uint64_t id,
@@ -319,14 +284,20 @@ const struct sym_stack *symbolize_stack(struct symbolizer *s, uint64_t id,
 		return NULL;
 	}
 	for (unsigned int i = 0; i < n; i++) {
-		const struct code_info *c = code_info(s, st->code[i]);
+		/*
+		 * The walker untags 3.14's _PyStackRef (code_tag_bits); should a
+		 * tagged reference come here anyway, the object is 8-aligned
+		 * and instr was taken from the tagged value.
+		 */
+		uint64_t tag = st->code[i] & 3;
+		const struct code_info *c = code_info(s, st->code[i] - tag);
 
 		ss->frames[i].code = c;
 		ss->frames[i].line = -1;
 		if (!c || !c->ok)
 			s->frames_unknown++;
 		else
-			ss->frames[i].line = frame_line(s->t->pv, c, st->instr[i]);
+			ss->frames[i].line = frame_line(s->t->pv, c, st->instr[i] + (uint32_t)tag);
 	}
 	ss->nframes = n;
 	if (st->native_ip) {

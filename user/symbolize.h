@@ -4,10 +4,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "native.h"
 #include "u64map.h"
 
 struct target;
+struct pyversion;
 struct pystack;
 
 /* A code object read from the target, cached by address. */
@@ -56,10 +58,13 @@ const struct sym_stack *symbolize_stack(struct symbolizer *s, uint64_t id,
 const struct sym_stack *symbolized(const struct symbolizer *s, uint64_t id);
 
 /*
- * Line of the instruction at code unit `index` from a 3.11+ location
- * table; -1 if the table gives no line for it.
+ * The str object at addr in process pid as a NUL-terminated UTF-8 string
+ * (malloc'd), or NULL when it cannot be read or is longer than 4096 code
+ * points. Every offset and state bit comes from the version row; lone
+ * surrogates from surrogateescape become their raw byte again (as
+ * os.fsencode does), other lone surrogates U+FFFD.
  */
-int linetable311_line(const uint8_t *tab, size_t len, int firstlineno, int index);
+char *pystr_read(pid_t pid, const struct pyversion *pv, uint64_t addr);
 
 /* "qualname (file.py:LINE)", written to buf; returns buf. */
 char *frame_format(const struct sym_frame *f, int full_path, char *buf, size_t len);

@@ -1,30 +1,43 @@
-#!/usr/bin/python3.11
+#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """
-Generate tests/unit/linetable_fixtures.h from CPython 3.11 itself.
+Generate tests/unit/linetable_fixtures_3X.h from CPython 3.X itself.
 
-Run with /usr/bin/python3.11 (any CPython 3.11 works; the table format is
-the 3.11 one, PEP 657):
+Run it once under each version (3.8 .. 3.13), e.g.
 
-    /usr/bin/python3.11 tests/unit/gen_linetable_fixtures.py
+    for py in /root/.pyenv/versions/3.8.18/bin/python3.8 \\
+              /root/.pyenv/versions/3.9.18/bin/python3.9 \\
+              /root/.pyenv/versions/3.10.13/bin/python3.10 \\
+              /usr/bin/python3.11 \\
+              /root/.pyenv/versions/3.12.1/bin/python3.12 \\
+              /root/.pyenv/versions/3.13.0/bin/python3.13; do
+        $py tests/unit/gen_linetable_fixtures.py
+    done
 
 For every code object compiled from the sources below (recursively through
-co_consts), the header holds co_linetable, co_firstlineno and, for every
-code unit index 0 .. len(co_code)//2 - 1, the line CPython reports for it in
-code.co_positions() (-1 where it reports None). test_linetable.c checks
-linetable311_line() against every one of those indices.
+co_consts), the header holds the line table (co_lnotab on 3.8/3.9,
+co_linetable on 3.10+), co_firstlineno and, for every code unit (2 bytes)
+of co_code, the line CPython reports for it: from co_lines() on 3.10+ (-1
+where it says None), from dis.findlinestarts() on 3.8/3.9. Each of those
+lines is also checked here against the interpreter's own C
+PyCode_Addr2Line() (what frame.f_lineno uses); a disagreement stops the
+script. test_linetable.c checks the decoders against every code unit.
 """
+import ctypes
+import dis
+import opcode
 import os
 import sys
 import textwrap
 import types
 
-if sys.version_info[:2] != (3, 11):
-    sys.exit("gen_linetable_fixtures.py needs CPython 3.11 (run /usr/bin/python3.11), "
-             "got %s" % sys.version.split()[0])
+if not (3, 8) <= sys.version_info[:2] <= (3, 14):
+    sys.exit("gen_linetable_fixtures.py needs CPython 3.8 .. 3.14, got %s"
+             % sys.version.split()[0])
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "linetable_fixtures.h")
+VER = "%d%d" % sys.version_info[:2]
+OUT = os.path.join(HERE, "linetable_fixtures_%s.h" % VER)
 
 # Hand-written sources, each a separate compilation unit.
 SOURCES = {}
@@ -138,20 +151,6 @@ SOURCES["basic.py"] = textwrap.dedent('''\
                 return 1
 
 
-    def matching(cmd):
-        match cmd.split():
-            case [action]:
-                return action
-            case [action, obj] if obj:
-                return action, obj
-            case {"x": x, **rest}:
-                return x
-            case Point(x=0, y=y):
-                return y
-            case _:
-                return None
-
-
     def wide_columns(a):
         return a + WIDE + a.bit_length() + len(a) + a * 2 + a
 
@@ -229,8 +228,41 @@ SOURCES["late_start.py"] = "\n" * 1234 + textwrap.dedent('''\
         return later
     ''')
 
-# Real code: a stdlib module, compiled from its source.
-STDLIB = ["textwrap.py", "shlex.py"]
+# match (3.10+ syntax only).
+if sys.version_info >= (3, 10):
+    SOURCES["matching.py"] = textwrap.dedent('''\
+    def matching(cmd):
+        match cmd.split():
+            case [action]:
+                return action
+            case [action, obj] if obj:
+                return action, obj
+            case {"x": x, **rest}:
+                return x
+            case Point(x=0, y=y):
+                return y
+            case _:
+                return None
+
+
+    ''')
+
+
+# More than 256 constants and names in one function: EXTENDED_ARG on
+# LOAD_CONST / STORE_NAME, and a body long enough for jumps past 255 units.
+def _many_consts():
+    out = ["def many_consts(a):"]
+    for i in range(300):
+        out.append("    v%d = %r if a else %d" % (i, "c%d" % i, i))
+    out.append("    return a")
+    return "\n".join(out) + "\n"
+
+
+SOURCES["many_consts.py"] = _many_consts()
+
+# Real code: stdlib modules, compiled from their source (of the version
+# that runs this script).
+STDLIB = ["textwrap.py", "shlex.py", "argparse.py", "fractions.py"]
 
 
 def code_objects(co, acc):
@@ -255,6 +287,64 @@ def c_ints(v):
     return "\n".join(lines)
 
 
+def unit_lines(co):
+    """Line of every code unit, as co_lines() / dis.findlinestarts() say."""
+    nunits = len(co.co_code) // 2
+    if sys.version_info >= (3, 10):
+        lines = [None] * nunits
+        for start, end, line in co.co_lines():
+            for u in range(start // 2, end // 2):
+                lines[u] = -1 if line is None else line
+        assert None not in lines, (co, "co_lines() leaves a gap")
+        return lines
+    starts = dict(dis.findlinestarts(co))
+    assert 0 in starts, (co, "no line start at offset 0")
+    lines, line = [], None
+    for u in range(nunits):
+        line = starts.get(2 * u, line)
+        lines.append(line)
+    return lines
+
+
+def line_table(co):
+    return bytes(co.co_lnotab if sys.version_info < (3, 10) else co.co_linetable)
+
+
+def check_against_c(co, lines):
+    """The interpreter's own PyCode_Addr2Line() must say the same."""
+    addr2line = ctypes.pythonapi.PyCode_Addr2Line
+    addr2line.argtypes = [ctypes.py_object, ctypes.c_int]
+    addr2line.restype = ctypes.c_int
+    for u, want in enumerate(lines):
+        got = addr2line(co, 2 * u)
+        if got != want:
+            sys.exit("%s: code unit %d: PyCode_Addr2Line says %d, the Python API %d"
+                     % (co, u, got, want))
+    if addr2line(co, -1) != co.co_firstlineno:
+        sys.exit("%s: PyCode_Addr2Line(-1) is not co_firstlineno" % co)
+
+
+def features(co, lines):
+    """What a code object exercises: EXTENDED_ARG, line steps back, steps of
+    128 lines or more, code units without a line."""
+    ext = opcode.opmap["EXTENDED_ARG"]
+    code = co.co_code
+    has = set()
+    if any(code[i] == ext for i in range(0, len(code), 2)):
+        has.add("extended_arg")
+    prev = None
+    for line in lines:
+        if line < 0:
+            has.add("no_line")
+            continue
+        if prev is not None and line < prev:
+            has.add("line_back")
+        if prev is not None and abs(line - prev) >= 128:
+            has.add("long_step")
+        prev = line
+    return has
+
+
 def main():
     units = list(SOURCES.items())
     libdir = os.path.dirname(textwrap.__file__)
@@ -262,68 +352,63 @@ def main():
         with open(os.path.join(libdir, name)) as f:
             units.append((name, f.read()))
 
-    fixtures = []
+    fixtures, seen = [], {}
     for fname, src in units:
         top = compile(src, fname, "exec")
         for co in code_objects(top, []):
-            nunits = len(co.co_code) // 2
-            pos = list(co.co_positions())
-            assert len(pos) == nunits, (co, len(pos), nunits)
-            lines = [-1 if p[0] is None else p[0] for p in pos]
-            fixtures.append(("%s:%s" % (fname, co.co_qualname), co.co_firstlineno,
-                             bytes(co.co_linetable), lines))
+            lines = unit_lines(co)
+            check_against_c(co, lines)
+            for feat in features(co, lines):
+                seen[feat] = seen.get(feat, 0) + 1
+            name = getattr(co, "co_qualname", co.co_name)
+            fixtures.append(("%s:%s" % (fname, name), co.co_firstlineno,
+                             line_table(co), lines))
+    want = {"extended_arg", "line_back", "long_step"}
+    if sys.version_info >= (3, 10):
+        want.add("no_line")
+    missing = want - set(seen)
+    if missing:
+        sys.exit("no code object exercises %s" % ", ".join(sorted(missing)))
 
+    pyver = sys.version.split()[0]
+    p = "lt%s" % VER
     out = []
     out.append("/* SPDX-License-Identifier: GPL-2.0 */")
     out.append("/*")
-    out.append(" * Generated by tests/unit/gen_linetable_fixtures.py from CPython %s;"
-               % sys.version.split()[0])
-    out.append(" * do not edit. Per code object: co_linetable, co_firstlineno, and the line")
-    out.append(" * code.co_positions() gives for every code unit (-1: None).")
+    out.append(" * Generated from CPython %s by" % pyver)
+    out.append(" *   python%d.%d tests/unit/gen_linetable_fixtures.py" % sys.version_info[:2])
+    out.append(" * do not edit. Per code object: its line table, co_firstlineno and the line")
+    out.append(" * CPython gives for every code unit (-1: none); see linetable_fixtures.h.")
+    out.append(" * Code objects exercising: %s."
+               % ", ".join("%s %d" % kv for kv in sorted(seen.items())))
     out.append(" */")
-    out.append("#ifndef LINETABLE_FIXTURES_H")
-    out.append("#define LINETABLE_FIXTURES_H")
+    out.append("#ifndef LINETABLE_FIXTURES_%s_H" % VER)
+    out.append("#define LINETABLE_FIXTURES_%s_H" % VER)
     out.append("")
-    out.append("#include <stddef.h>")
-    out.append("#include <stdint.h>")
-    out.append("")
-    out.append('#define LT_FIXTURES_PYTHON "%s"' % sys.version.split()[0])
-    out.append("")
-    out.append("struct lt_fixture {")
-    out.append("\tconst char *name;")
-    out.append("\tint firstlineno;")
-    out.append("\tconst uint8_t *table;")
-    out.append("\tsize_t table_len;")
-    out.append("\tconst int *lines;\t/* one per code unit */")
-    out.append("\tint nunits;")
-    out.append("};")
+    out.append('#define LT%s_PYTHON "%s"' % (VER, pyver))
     out.append("")
     for i, (name, first, tab, lines) in enumerate(fixtures):
         out.append("/* %s */" % name)
-        out.append("static const uint8_t lt_tab_%d[] = {" % i)
-        if tab:
-            out.append(c_bytes(tab))
-        else:
-            out.append("\t0")
+        out.append("static const uint8_t %s_tab_%d[] = {" % (p, i))
+        out.append(c_bytes(tab) if tab else "\t0")
         out.append("};")
-        out.append("static const int lt_lines_%d[] = {" % i)
+        out.append("static const int %s_lines_%d[] = {" % (p, i))
         out.append(c_ints(lines) if lines else "\t0")
         out.append("};")
         out.append("")
-    out.append("static const struct lt_fixture lt_fixtures[] = {")
+    out.append("static const struct lt_fixture %s_fixtures[] = {" % p)
     for i, (name, first, tab, lines) in enumerate(fixtures):
-        out.append('\t{ "%s", %d, lt_tab_%d, %d, lt_lines_%d, %d },'
-                   % (name, first, i, len(tab), i, len(lines)))
+        out.append('\t{ "%s", %d, %s_tab_%d, %d, %s_lines_%d, %d },'
+                   % (name, first, p, i, len(tab), p, i, len(lines)))
     out.append("};")
-    out.append("")
-    out.append("#define LT_NFIXTURES (sizeof(lt_fixtures) / sizeof(lt_fixtures[0]))")
     out.append("")
     out.append("#endif")
 
     with open(OUT, "w") as f:
         f.write("\n".join(out) + "\n")
-    print("%s: %d code objects, %d code units" %
-          (OUT, len(fixtures), sum(len(f[3]) for f in fixtures)))
+    print("%s: %d code objects, %d code units, %d lines; %s" %
+          (OUT, len(fixtures), sum(len(f[3]) for f in fixtures), len(out),
+           ", ".join("%s %d" % kv for kv in sorted(seen.items()))))
 
 
 if __name__ == "__main__":

@@ -3,11 +3,19 @@
  * CPython line-table decoders (see linetable.h). They read only the bytes
  * they are given: a table cut anywhere is never read past its end.
  */
+#include <limits.h>
 #include "linetable.h"
+
+/* A line summed from a target's deltas; -1 if it does not fit an int. */
+static int line_or_none(int64_t line)
+{
+	return line >= INT_MIN && line <= INT_MAX ? (int)line : -1;
+}
 
 int lnotab38_line(const uint8_t *tab, size_t len, int firstlineno, int offset)
 {
-	int line = firstlineno, addr = 0;
+	int64_t line = firstlineno;
+	int addr = 0;
 
 	/* pairs: (address increment, signed line increment) */
 	for (size_t i = 0; i + 1 < len; i += 2) {
@@ -16,12 +24,13 @@ int lnotab38_line(const uint8_t *tab, size_t len, int firstlineno, int offset)
 			break;
 		line += (int8_t)tab[i + 1];
 	}
-	return line;
+	return line_or_none(line);
 }
 
 int linetable310_line(const uint8_t *tab, size_t len, int firstlineno, int offset)
 {
-	int line = firstlineno, start = 0;
+	int64_t line = firstlineno;
+	int start = 0;
 
 	if (offset < 0)
 		return firstlineno;
@@ -31,7 +40,7 @@ int linetable310_line(const uint8_t *tab, size_t len, int firstlineno, int offse
 
 		if (delta != -128) {
 			line += delta;
-			range_line = line;
+			range_line = line_or_none(line);
 		}
 		if (offset >= start && offset < end)
 			return range_line;
@@ -64,7 +73,8 @@ static int read_svarint(const uint8_t *tab, size_t len, size_t *i)
 
 int linetable311_line(const uint8_t *tab, size_t len, int firstlineno, int index)
 {
-	int line = firstlineno, addr = 0;
+	int64_t line = firstlineno;
+	int addr = 0;
 	size_t i = 0;
 
 	if (index < 0)
@@ -95,7 +105,7 @@ int linetable311_line(const uint8_t *tab, size_t len, int firstlineno, int index
 			break;
 		}
 		if (index >= addr && index < addr + n)
-			return has_line ? line : -1;
+			return has_line ? line_or_none(line) : -1;
 		addr += n;
 	}
 	return -1;

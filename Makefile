@@ -39,7 +39,7 @@ DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	    python3-werkzeug golang-go chromium libxml2-utils
 DEPS_STAMP := $(OUT)/.deps
 
-.PHONY: all deps test unit integration demo floor bench clean
+.PHONY: all deps test unit integration demo floor bench clean fuzz fuzz-short fuzz-build unit-asan
 
 all: $(BIN)
 
@@ -117,6 +117,58 @@ demo: $(DEPS_STAMP)
 BENCH_ARGS ?=
 bench: $(BIN) floor
 	/usr/bin/python3 bench/run.py $(BENCH_ARGS)
+
+# Fuzzing (libFuzzer, clang): every parser of memory and files the target
+# controls, over a fake address space (tests/fuzz/). `make fuzz` runs each
+# harness FUZZ_SECONDS; `make fuzz-short` all of them in about 90 s (CI).
+# Both first replay tests/fuzz/regress/<target>/.
+FUZZ_DIR     := $(OUT)/fuzz
+FUZZ_TARGETS := linetable symbolize objtypes heapscan elf maps
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall \
+		-Wno-unused-parameter -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined -Ibpf -Iuser -Itests/fuzz
+FUZZ_LIB_SRC := user/target.c user/elffile.c user/pyversions.c user/symbolize.c \
+		user/native.c user/objtypes.c user/heapscan.c
+FUZZ_LIB_OBJ := $(patsubst user/%.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC)) \
+		$(FUZZ_DIR)/obj/fakemem.o
+FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+.SECONDARY: $(FUZZ_LIB_OBJ)
+
+$(FUZZ_DIR)/obj/%.o: user/%.c user/*.h bpf/pyleak.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/obj/fakemem.o: tests/fuzz/fakemem.c tests/fuzz/fakemem.h user/*.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fakemem.h $(FUZZ_LIB_OBJ)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB_OBJ) -lelf -lz -o $@
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-short: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_DIR) 14 $(FUZZ_TARGETS)
+
+# The unit tests built with AddressSanitizer and UBSan (own objects, own dir).
+ASAN_DIR    := $(OUT)/asan
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	       -fno-sanitize-recover=undefined
+ASAN_OBJ    := $(patsubst $(OUT)/%.o,$(ASAN_DIR)/%.o,$(LIB_OBJ))
+
+$(ASAN_DIR)/%.o: user/%.c user/*.h bpf/pyleak.h $(SKEL)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+
+$(ASAN_DIR)/unit_tests: $(UNIT_SRC) tests/unit/unit.h $(ASAN_OBJ)
+	$(CLANG) $(CFLAGS) $(ASAN_CFLAGS) -Itests/unit $(UNIT_SRC) $(ASAN_OBJ) $(LDLIBS) -o $@
+
+unit-asan: $(ASAN_DIR)/unit_tests
+	./$(ASAN_DIR)/unit_tests
 
 clean:
 	rm -rf $(OUT) $(BIN)

@@ -133,20 +133,24 @@ FUZZ_LIB_SRC := user/target.c user/elffile.c user/pyversions.c user/symbolize.c 
 FUZZ_LIB_OBJ := $(patsubst user/%.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC)) \
 		$(FUZZ_DIR)/obj/fakemem.o
 FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
-.SECONDARY: $(FUZZ_LIB_OBJ)
 
-$(FUZZ_DIR)/obj/%.o: user/%.c user/*.h bpf/pyleak.h | $(DEPS_STAMP)
+$(FUZZ_DIR)/obj/%.o: user/%.c user/*.h bpf/pyleak.h tests/fuzz/coverage-ignore.txt | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+		-fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt -c $< -o $@
 
+# not inlined, so that the ignore list can name the radix sort
+$(FUZZ_DIR)/obj/objtypes.o: FUZZ_CFLAGS += -fno-inline
+
+# the fake target is not what is fuzzed: no coverage, no comparison tracing
 $(FUZZ_DIR)/obj/fakemem.o: tests/fuzz/fakemem.c tests/fuzz/fakemem.h user/*.h
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fakemem.h $(FUZZ_LIB_OBJ)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB_OBJ) -lelf -lz -o $@
 
-fuzz-build: $(FUZZ_BINS)
+fuzz-build: $(FUZZ_LIB_OBJ) $(FUZZ_BINS)
 
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -129,7 +129,7 @@ FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall \
 		-Wno-unused-parameter -fsanitize=address,undefined \
 		-fno-sanitize-recover=undefined -Ibpf -Iuser -Itests/fuzz
 FUZZ_LIB_SRC := user/target.c user/elffile.c user/pyversions.c user/symbolize.c \
-		user/native.c user/objtypes.c user/heapscan.c
+		user/native.c user/objtypes.c user/heapscan.c $(wildcard user/linetable.c)
 FUZZ_LIB_OBJ := $(patsubst user/%.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC)) \
 		$(FUZZ_DIR)/obj/fakemem.o
 FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))

@@ -10,6 +10,7 @@
  * (the separate debug file path). Then every query elffile.h offers is
  * made: symbols, segments, address <-> offset, reads, PLT stubs of
  * .plt/.plt.sec/.plt.got, DT_NEEDED/RUNPATH, USDT notes, symbol by address.
+ * FUZZ_PRINT=1 in the environment prints what was found.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -128,6 +129,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!ef)
 		return 0;
 	lookups(ef, data, n);
+	if (getenv("FUZZ_PRINT")) {
+		uint64_t v = 0;
+
+		fprintf(stderr, "build id %s, symtab %d, debug file %s, api_entry %s\n",
+			elf_file_build_id(ef), elf_file_has_symtab(ef),
+			elf_file_debug_path(ef) ? elf_file_debug_path(ef) : "none",
+			elf_file_symbol(ef, "api_entry", &v, NULL) ? "absent" : "found");
+	}
 	elf_file_close(ef);
 	return 0;
 }

@@ -9,13 +9,14 @@
  *
  * Input layout (little-endian):
  *	u8   flags: bit 0 pagemap cannot be opened, bit 1 pagemap reads come
- *	     back short, bit 2 pagemap says every page is present
+ *	     back short, bit 2 pagemap says every page is present, bit 3 4 KiB
+ *	     pools (3.8/3.9), where heapscan_pymalloc_pool() exists
  *	u32  bit i set: the page of pool i's header is unmapped
  *	8 x { s16 first page - FM_BASE / 4096, u16 pages (mod 8193),
  *	      u8 kind: bits 0-1 perms (rw-p r--p rw-s rwxp), bit 2 inode,
  *	      bits 3-5 name ("", [anon:...], [heap], a file, [stack], ...) }
- *	...  48-byte pool headers: header i at FM_BASE + i * 16 KiB (the rest
- *	     of each pool reads as zeros)
+ *	...  48-byte pool headers: header i at FM_BASE + i * pool size (the
+ *	     rest of each pool reads as zeros)
  *
  * Checks that the totals add up: blocks is the sum of class_blocks, bytes
  * the sum weighted by size class, no more pools than blocks. FUZZ_PRINT=1
@@ -34,9 +35,14 @@
 #include "heapscan.h"
 
 #define POOL		(16u << 10)
+#define SMALL_POOL	(4u << 10)
 #define HDR		48u
 #define NMAPS		8
 #define PM_PRESENT	(1ull << 63)
+
+/* The scan with a pool size, where heapscan.c has it (weak: linked if there). */
+int heapscan_pymalloc_pool(pid_t pid, unsigned int pool_size, struct heap_usage *u);
+#pragma weak heapscan_pymalloc_pool
 
 static char maps_text[NMAPS * 128];
 static size_t maps_len;
@@ -114,14 +120,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz in = { data, size };
 	struct heap_usage u;
 	uint64_t blocks = 0, bytes = 0;
-	uint32_t holes;
+	uint32_t holes, pool = POOL;
 	size_t npools;
+	int err;
 
 	if (!maps_path[0]) {
 		snprintf(maps_path, sizeof(maps_path), "/proc/%d/maps", FM_PID);
 		snprintf(pagemap_path, sizeof(pagemap_path), "/proc/%d/pagemap", FM_PID);
 	}
 	flags = fz_u8(&in);
+	if ((flags & 8) && heapscan_pymalloc_pool)
+		pool = SMALL_POOL;
 	holes = fz_u32(&in);
 	maps_len = 0;
 	for (int i = 0; i < NMAPS; i++) {
@@ -143,12 +152,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (npools > FM_MAX_SEGS)
 		npools = FM_MAX_SEGS;
 	for (size_t i = 0; i < npools; i++)
-		fm_add(FM_BASE + i * POOL, in.p + i * HDR, HDR);
+		fm_add(FM_BASE + i * pool, in.p + i * HDR, HDR);
 	for (unsigned i = 0; i < 32; i++)
 		if (holes & (1u << i))
-			fm_unmap_page(FM_BASE + i * POOL);
+			fm_unmap_page(FM_BASE + i * pool);
 
-	if (heapscan_pymalloc(FM_PID, &u))
+	if (pool != POOL)
+		err = heapscan_pymalloc_pool(FM_PID, pool, &u);
+	else
+		err = heapscan_pymalloc(FM_PID, &u);
+	if (err)
 		return 0;
 	if (getenv("FUZZ_PRINT"))
 		fprintf(stderr, "%llu pools, %llu blocks, %llu read errors\n",

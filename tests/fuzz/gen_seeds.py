@@ -179,26 +179,28 @@ def dump_objtypes():
 
 
 def dump_heapscan():
+    pool = 16384 if sys.version_info[1] >= 10 else 4096
+    small = 8 if pool == 4096 else 0        # header flag: 4 KiB pools
     keep = [[object() for _ in range(50)], [bytearray(n) for n in range(1, 300, 7)],
             [str(i) * (i % 40) for i in range(400)], [(i,) for i in range(100)]]
     pools = {}
     for lst in keep:
         for o in lst:
-            pools.setdefault(id(o) & ~(16384 - 1), None)
+            pools.setdefault(id(o) & ~(pool - 1), None)
     pools = sorted(pools)[:40]
     hdrs = b""
     for i, real in enumerate(pools):
         h = bytearray(mem(real, 48))
         fb = struct.unpack_from("<Q", h, 8)[0]
-        if fb and real <= fb < real + 16384:
-            struct.pack_into("<Q", h, 8, fb - real + FM_BASE + i * 16384)
+        if fb and real <= fb < real + pool:
+            struct.pack_into("<Q", h, 8, fb - real + FM_BASE + i * pool)
         hdrs += bytes(h)
-    n = len(pools)
+    pages = len(pools) * pool // 4096
     out = []
     for flags, kinds in ((0, (0, 1 << 3)), (1, (0, 2 << 3)), (2, (4, 0)), (4, (0, 1))):
-        m = struct.pack("<hHB", 0, n * 4, kinds[0]) + struct.pack("<hHB", n * 4, 8, kinds[1])
+        m = struct.pack("<hHB", 0, pages, kinds[0]) + struct.pack("<hHB", pages, 8, kinds[1])
         m += b"\0" * (5 * 6)
-        out.append(struct.pack("<BI", flags, 0 if flags != 4 else 0b1010) + m + hdrs)
+        out.append(struct.pack("<BI", flags | small, 0 if flags != 4 else 0b1010) + m + hdrs)
     return out
 
 
@@ -308,7 +310,7 @@ def main():
     from_pythons("linetable", PYTHONS)
     from_pythons("symbolize", PYTHONS)
     from_pythons("objtypes", PYTHONS)
-    from_pythons("heapscan", [p for p in PYTHONS if "/3.1" in p or p.endswith("3.11")])
+    from_pythons("heapscan", PYTHONS)
     gen_elf()
     gen_maps()
     total = 0

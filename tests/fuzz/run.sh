@@ -10,6 +10,9 @@ set -eu
 bindir=$1 secs=$2
 shift 2
 here=$(dirname "$0")
+# a smaller quarantine than ASan's 256 MB: the machine is shared
+: "${ASAN_OPTIONS:=quarantine_size_mb=64}"
+export ASAN_OPTIONS
 max_len() {
 	case $1 in
 	linetable) echo 4096 ;;

@@ -33,8 +33,9 @@ UNIT_BIN := $(OUT)/unit_tests
 
 # Debian packages the build, tests and demo need (golang-go: the tests read
 # the pprof output with go tool pprof, as users and backends would;
-# chromium and libxml2-utils: they open the SVG flame graph in a browser).
-DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
+# chromium and libxml2-utils: they open the SVG flame graph in a browser;
+# libclang-rt-14-dev: libFuzzer and the sanitizers of make fuzz, unit-asan).
+DEB_PKGS := clang libclang-rt-14-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	    make gcc binutils util-linux python3 python3-pytest python3.11 python3.11-dbg \
 	    python3-werkzeug golang-go chromium libxml2-utils
 DEPS_STAMP := $(OUT)/.deps

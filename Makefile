@@ -124,13 +124,15 @@ bench: $(BIN) floor
 # harness FUZZ_SECONDS; `make fuzz-short` all of them in about 90 s (CI).
 # Both first replay tests/fuzz/regress/<target>/.
 FUZZ_DIR     := $(OUT)/fuzz
-FUZZ_TARGETS := linetable symbolize objtypes heapscan elf maps
+FUZZ_TARGETS := linetable symbolize objtypes heapscan elf maps \
+		$(if $(wildcard user/liveness.c),liveness)
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall \
 		-Wno-unused-parameter -fsanitize=address,undefined \
 		-fno-sanitize-recover=undefined -Ibpf -Iuser -Itests/fuzz
 FUZZ_LIB_SRC := user/target.c user/elffile.c user/pyversions.c user/symbolize.c \
-		user/native.c user/objtypes.c user/heapscan.c $(wildcard user/linetable.c)
+		user/native.c user/objtypes.c user/heapscan.c \
+		$(wildcard user/linetable.c user/liveness.c user/liveness_glibc.c)
 FUZZ_LIB_OBJ := $(patsubst user/%.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC)) \
 		$(FUZZ_DIR)/obj/fakemem.o
 FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
@@ -141,7 +143,7 @@ $(FUZZ_DIR)/obj/%.o: user/%.c user/*.h bpf/pyleak.h tests/fuzz/coverage-ignore.t
 		-fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt -c $< -o $@
 
 # not inlined, so that the ignore list can name the radix sort
-$(FUZZ_DIR)/obj/objtypes.o: FUZZ_CFLAGS += -fno-inline
+$(FUZZ_DIR)/obj/objtypes.o $(FUZZ_DIR)/obj/liveness.o: FUZZ_CFLAGS += -fno-inline
 
 # the fake target is not what is fuzzed: no coverage, no comparison tracing
 $(FUZZ_DIR)/obj/fakemem.o: tests/fuzz/fakemem.c tests/fuzz/fakemem.h user/*.h

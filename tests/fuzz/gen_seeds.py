@@ -16,6 +16,8 @@ heapscan   pool headers of a live interpreter's pymalloc arenas
 elf        small ELF files built here with gcc (PLT, DT_NEEDED, RUNPATH, a USDT
            note, build-id; a stripped one with its separate debug file)
 maps       lines of a live interpreter's /proc/PID/maps and crafted ones
+liveness   made up here: a glibc heap (tcache chunk, chunks, top), a pymalloc
+           pool with a free list, an object and its type
 
 Each interpreter dumps itself (this script re-runs itself under it with
 --dump KIND); a missing interpreter is skipped. The header layouts are the
@@ -303,8 +305,42 @@ def gen_maps():
         save("maps", "crafted-%d" % i, l.encode())
 
 
+def gen_liveness():
+    for pool in (16384, 4096):
+        img = bytearray(2 * 16384 + 4096)
+        # [heap]: tcache_perthread_struct chunk, then three chunks and the top
+        struct.pack_into("<QQ", img, 0, 0, 0x290 | 1)
+        a = 0x290
+        chunks = []
+        for sz in (0x30, 0x40, 0x20):
+            struct.pack_into("<QQ", img, a, 0, sz | 1)
+            chunks.append((a + 16, sz - 16))
+            a += sz
+        struct.pack_into("<QQ", img, a, 0, (16384 - a) | 1)          # top
+        # a pool of 48-byte blocks at 16 KiB: 5 carved, 0-2 in use, 3 -> 4 free
+        base, bs = 16384, 48
+        hdr = struct.pack("<IIQQQIIII", 3, 0, FM_BASE + base + 48 + 3 * bs,
+                          FM_BASE + 0x100000, FM_BASE + 0x100000, 0, 2,
+                          48 + 5 * bs, pool - bs)
+        img[base:base + 48] = hdr
+        struct.pack_into("<Q", img, base + 48 + 3 * bs, FM_BASE + base + 48 + 4 * bs)
+        # an object (refcount 1, type at 0x7000) in block 0, its type's refcount
+        obj = base + 48
+        struct.pack_into("<QQ", img, obj, 1, FM_BASE + 0x7000)
+        struct.pack_into("<QQ", img, 0x7000, 5, FM_BASE + 0x7000)
+        blocks = [(c, n, 1, 0) for c, n in chunks]
+        blocks += [(base + 48 + i * bs, 40, 0, 0) for i in range(5)]
+        blocks += [(obj, 0, 2, 0x7000)]
+        for glibc in (1, 0):
+            hdr = struct.pack("<BQIH", glibc | (2 if pool == 4096 else 0) | 4 | 8, 0, 0, 4)
+            for off, n, kind, ty in blocks + [(0, 0, 0, 0)] * (32 - len(blocks)):
+                hdr += struct.pack("<iIBI", off, n, kind, ty)
+            save("liveness", "made-up-%d-%s" % (pool, "glibc" if glibc else "other"),
+                 hdr + bytes(img))
+
+
 def main():
-    for t in ("linetable", "symbolize", "objtypes", "heapscan", "elf", "maps"):
+    for t in ("linetable", "symbolize", "objtypes", "heapscan", "elf", "maps", "liveness"):
         for p in glob.glob(os.path.join(CORPUS, t, "*")):
             os.unlink(p)
     from_pythons("linetable", PYTHONS)
@@ -313,6 +349,7 @@ def main():
     from_pythons("heapscan", PYTHONS)
     gen_elf()
     gen_maps()
+    gen_liveness()
     total = 0
     for t in sorted(os.listdir(CORPUS)):
         fs = glob.glob(os.path.join(CORPUS, t, "*"))
@@ -323,4 +360,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--liveness"]:
+        gen_liveness()      # only the made-up seeds (the dumped ones change per run)
+    else:
+        main()

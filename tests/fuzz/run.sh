@@ -17,7 +17,7 @@ max_len() {
 	case $1 in
 	linetable) echo 4096 ;;
 	maps) echo 4352 ;;
-	elf) echo 65536 ;;
+	elf|liveness) echo 65536 ;;
 	heapscan) echo 16384 ;;
 	*) echo 8192 ;;
 	esac

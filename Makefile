@@ -39,13 +39,14 @@ UNIT_BIN := $(OUT)/unit_tests
 
 # Debian packages the build, tests and demo need (golang-go: the tests read
 # the pprof output with go tool pprof, as users and backends would;
-# chromium and libxml2-utils: they open the SVG flame graph in a browser).
-DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
+# chromium and libxml2-utils: they open the SVG flame graph in a browser;
+# libclang-rt-14-dev: libFuzzer and the sanitizers of make fuzz, unit-asan).
+DEB_PKGS := clang libclang-rt-14-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	    make gcc binutils util-linux python3 python3-pytest python3.11 python3.11-dbg \
 	    python3-werkzeug golang-go chromium libxml2-utils
 DEPS_STAMP := $(OUT)/.deps
 
-.PHONY: all deps test unit integration demo floor bench clean
+.PHONY: all deps test unit integration demo floor bench clean fuzz fuzz-short fuzz-build unit-asan
 
 all: $(BIN)
 
@@ -123,6 +124,64 @@ demo: $(DEPS_STAMP)
 BENCH_ARGS ?=
 bench: $(BIN) floor
 	/usr/bin/python3 bench/run.py $(BENCH_ARGS)
+
+# Fuzzing (libFuzzer, clang): every parser of memory and files the target
+# controls, over a fake address space (tests/fuzz/). `make fuzz` runs each
+# harness FUZZ_SECONDS; `make fuzz-short` all of them in about 90 s (CI).
+# Both first replay tests/fuzz/regress/<target>/.
+FUZZ_DIR     := $(OUT)/fuzz
+FUZZ_TARGETS := linetable symbolize objtypes heapscan elf maps \
+		$(if $(wildcard user/liveness.c),liveness)
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall \
+		-Wno-unused-parameter -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined -Ibpf -Iuser -Itests/fuzz
+FUZZ_LIB_SRC := user/target.c user/elffile.c user/pyversions.c user/symbolize.c \
+		user/native.c user/objtypes.c user/heapscan.c \
+		$(wildcard user/linetable.c user/liveness.c user/liveness_glibc.c)
+FUZZ_LIB_OBJ := $(patsubst user/%.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC)) \
+		$(FUZZ_DIR)/obj/fakemem.o
+FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+
+$(FUZZ_DIR)/obj/%.o: user/%.c user/*.h bpf/pyleak.h tests/fuzz/coverage-ignore.txt | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+		-fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt -c $< -o $@
+
+# not inlined, so that the ignore list can name the radix sort
+$(FUZZ_DIR)/obj/objtypes.o $(FUZZ_DIR)/obj/liveness.o: FUZZ_CFLAGS += -fno-inline
+
+# the fake target is not what is fuzzed: no coverage, no comparison tracing
+$(FUZZ_DIR)/obj/fakemem.o: tests/fuzz/fakemem.c tests/fuzz/fakemem.h user/*.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fakemem.h $(FUZZ_LIB_OBJ)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB_OBJ) -lelf -lz -o $@
+
+fuzz-build: $(FUZZ_LIB_OBJ) $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-short: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_DIR) 14 $(FUZZ_TARGETS)
+
+# The unit tests built with AddressSanitizer and UBSan (own objects, own dir).
+ASAN_DIR    := $(OUT)/asan
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	       -fno-sanitize-recover=undefined
+ASAN_OBJ    := $(patsubst $(OUT)/%.o,$(ASAN_DIR)/%.o,$(LIB_OBJ))
+
+$(ASAN_DIR)/%.o: user/%.c user/*.h bpf/pyleak.h $(SKEL)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+
+$(ASAN_DIR)/unit_tests: $(UNIT_SRC) tests/unit/unit.h $(ASAN_OBJ)
+	$(CLANG) $(CFLAGS) $(ASAN_CFLAGS) -Itests/unit $(UNIT_SRC) $(ASAN_OBJ) $(LDLIBS) -o $@
+
+unit-asan: $(ASAN_DIR)/unit_tests
+	./$(ASAN_DIR)/unit_tests
 
 clean:
 	rm -rf $(OUT) $(BIN)

@@ -48,9 +48,9 @@ static int add_symbols(struct elf_file *ef, Elf *elf, Elf_Scn *scn, GElf_Shdr *s
 	size_t n, i;
 	struct sym *s;
 
-	if (!data || !sh->sh_entsize)
+	/* n from the bytes read, not the header; none: realloc(p, 0) would free p */
+	if (!data || !sh->sh_entsize || !(n = data->d_size / sh->sh_entsize))
 		return 0;
-	n = sh->sh_size / sh->sh_entsize;
 	s = realloc(ef->syms, (ef->nsyms + n) * sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -86,9 +86,8 @@ static void add_plt(struct elf_file *ef, Elf_Scn *scn, GElf_Shdr *sh)
 	if (!data || !dynsym || !gelf_getshdr(dynsym, &dsh) || !sh->sh_entsize)
 		return;
 	ddata = elf_getdata(dynsym, NULL);
-	if (!ddata)
+	if (!ddata || !(n = data->d_size / sh->sh_entsize))
 		return;
-	n = sh->sh_size / sh->sh_entsize;
 	slots = realloc(ef->plt, (ef->nplt + n) * sizeof(*ef->plt));
 	if (!slots)
 		return;

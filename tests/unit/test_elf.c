@@ -24,7 +24,7 @@
 
 /* Looked up by name in this binary's .symtab. */
 int unit_elf_marker_function(int x);
-int unit_elf_marker_variable = 0x5eed;
+UNIT_NO_ASAN int unit_elf_marker_variable = 0x5eed;
 
 __attribute__((noinline, used)) int unit_elf_marker_function(int x)
 {

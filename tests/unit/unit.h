@@ -72,6 +72,24 @@ int unit_failures(void);
 				  (unsigned long long)_ub);		\
 	} while (0)
 
+/*
+ * UNIT_ASAN: built with AddressSanitizer (make unit-asan). UNIT_NO_ASAN on
+ * a global keeps ASan's redzone out of its symbol size.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNIT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNIT_ASAN 1
+#endif
+#endif
+#ifdef UNIT_ASAN
+#define UNIT_NO_ASAN __attribute__((no_sanitize("address")))
+#else
+#define UNIT_ASAN 0
+#define UNIT_NO_ASAN
+#endif
+
 #define CHECK_STR(a, b)							\
 	do {								\
 		const char *_ua = (a), *_ub = (b);			\

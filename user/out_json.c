@@ -73,6 +73,8 @@ void out_json(struct session *s, const struct report_opts *o,
 	json_str(out, t->version);
 	fprintf(out, ",\"interpreter\":");
 	json_str(out, t->path);
+	fprintf(out, ",\"offsets\":");
+	json_str(out, t->offsets_note);
 	fprintf(out, ",\"debug_build\":%s,\"mode\":", t->debug_build ? "true" : "false");
 	json_str(out, s->mode);
 	fprintf(out, ",\"report\":%d,\"reason\":", s->reports + 1);

@@ -345,7 +345,7 @@ void out_text(struct session *s, const struct report_opts *o,
 	int64_t ob = 0, oc = 0;
 	uint64_t tb = 0, tc = 0;
 	size_t nsites = 0, shown = 0;
-	char b1[32], b2[32], b3[32], b4[32];
+	char b1[32], b2[32], b3[32], b4[32], bn[32];
 	FILE *out = o->out;
 
 	for (size_t i = 0; i < snap->n; i++) {
@@ -360,11 +360,13 @@ void out_text(struct session *s, const struct report_opts *o,
 		t->shared_lib ? "shared libpython" : "executable",
 		elf_file_debug_path(t->elf) ? ", stripped, symbols from a debug file" :
 		elf_file_has_symtab(t->elf) ? ", .symtab" : ", stripped");
+	if (t->offsets_note[0])
+		fprintf(out, "%s\n", t->offsets_note);
 	fprintf(out, "report %d (%s) after %.1f s of tracing; %s\n", s->reports + 1, reason,
 		(now - s->start_ns) / 1e9, s->mode);
-	fprintf(out, "outstanding (allocated since tracing began, not freed): %s in %s blocks at %zu sites\n"
+	fprintf(out, "outstanding (allocated since tracing began, not freed): %s in %s blocks at %s sites\n"
 		"allocated while tracing: %s in %s blocks\n",
-		human_bytes(ob, b1, sizeof(b1)), thousands(oc > 0 ? oc : 0, b2, sizeof(b2)), nsites,
+		human_bytes(ob, b1, sizeof(b1)), thousands(oc > 0 ? oc : 0, b2, sizeof(b2)), thousands(nsites, bn, sizeof(bn)),
 		human_bytes(tb, b3, sizeof(b3)), thousands(tc, b4, sizeof(b4)));
 	if (snap->startup.sites) {
 		const struct startup_sum *u = &snap->startup;

@@ -38,7 +38,7 @@ static void imported_module(const char *key, char *buf, size_t len)
 				end = c;
 				break;
 			}
-		if ((size_t)(end - m) < len) {
+		if ((size_t)(end - m) < len && strncmp(m, IMPORTLIB, strlen(IMPORTLIB))) {
 			memcpy(buf, m, end - m);
 			buf[end - m] = 0;
 		}

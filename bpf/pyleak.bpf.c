@@ -705,7 +705,8 @@ int BPF_USDT(usdt_gc_done, long collected)
 SEC("uprobe")
 int BPF_KPROBE(collect_enter, void *tstate, int generation)
 {
-	return gc_start(generation);
+	/* cookie 1: a clone that takes the generation first (3.8) */
+	return gc_start(bpf_get_attach_cookie(ctx) ? (int)(long)tstate : generation);
 }
 
 SEC("uretprobe")

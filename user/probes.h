@@ -45,6 +45,7 @@ struct probe_plan {
 	enum gc_source gc;
 	char gc_why[PATH_MAX + 200];	/* the source, or why there is none */
 	uint64_t gc_collect_offset;
+	bool gc_generation_arg0;	/* the collector is a clone taking generation first */
 	struct bpf_link *gc_links[2];
 	/* pymalloc inlined into its callers (LTO): exported entry points see
 	 * only calls from other objects */

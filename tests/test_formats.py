@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import (OUTPUT, TIMEOUT, TOOL, Report, Traced, _read_line, folded_by_leaf,
-                      loc, save, trace_run)
+from conftest import (OUTPUT, TIMEOUT, TOOL, WORKLOADS, Report, Traced, _read_line,
+                      folded_by_leaf, loc, save, trace_run)
 import svgcheck
 
 FOLDED_LINE = re.compile(r"^([^;\s][^;]*)(;[^;]+)* (\d+)$")
@@ -78,54 +78,150 @@ def folded_lines(text):
     return lines
 
 
-def pprof_top(path):
-    r = subprocess.run(["go", "tool", "pprof", "-top", "-nodefraction=0", str(path)],
-                       capture_output=True, text=True, timeout=TIMEOUT)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
-
-
-def pprof_total(path, index):
-    """Sum of one sample type over all samples, from `go tool pprof -raw`."""
-    r = subprocess.run(["go", "tool", "pprof", "-raw", str(path)], capture_output=True,
-                       text=True, timeout=TIMEOUT)
-    assert r.returncode == 0, r.stderr
-    total, inside = 0, False
-    for line in r.stdout.splitlines():
-        if line.startswith("Samples:"):
-            inside = True
-        elif line.startswith("Locations"):
-            break
-        elif inside and ":" in line and line.strip()[0].isdigit():
-            total += int(line.split(":")[0].split()[index])
-    return total
-
-
 @pytest.fixture(scope="module")
 def go_tool():
     if not shutil.which("go"):
         pytest.fail("go is missing: `make deps` installs golang-go")
 
 
+def pprof_samples(path):
+    """Every sample of the profile, read back by `go tool pprof -raw`:
+    [(inuse_space, inuse_objects, alloc_space, alloc_objects), frames]
+    with frames innermost first as 'function (file:line)' (native frames:
+    'lib.so!symbol (native caller)', as in the text report)."""
+    r = subprocess.run(["go", "tool", "pprof", "-raw", str(path)], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout
+    assert "inuse_space/bytes[dflt] inuse_objects/count alloc_space/bytes " \
+           "alloc_objects/count" in text, text[:600]
+    locs = {}
+    for m in re.finditer(r"^\s+(\d+): 0x[0-9a-f]+ M=\d+ (\S+) (.*):(\d+) s=\d+\(\)$",
+                         text, re.M):
+        func, file, line = m.group(2), m.group(3), m.group(4)
+        locs[m.group(1)] = f"{func} (native caller)" if not file else f"{func} ({file}:{line})"
+    samples = []
+    for m in re.finditer(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+): ([\d ]+)$", text, re.M):
+        samples.append((tuple(int(m.group(i)) for i in range(1, 5)),
+                        [locs[i] for i in m.group(5).split()]))
+    assert samples, text
+    return samples
+
+
+def pprof_top_functions(path, index):
+    """Function names of `go tool pprof -top -sample_index=index`, by flat value."""
+    r = subprocess.run(["go", "tool", "pprof", "-top", "-nodefraction=0",
+                        f"-sample_index={index}", str(path)],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    assert re.search(rf"^Type: {index}$", r.stdout, re.M), r.stdout
+    return [l.split()[-1] for l in r.stdout.splitlines()
+            if re.match(r"^\s*[\d.]+[kMG]?B?\s+[\d.]+%", l)]
+
+
+def svg_total(path):
+    """(total, in bytes?) the SVG flame graph's script was given."""
+    m = re.search(r"var FG = \{ total: (\d+), bytes: (true|false),", path.read_text())
+    assert m, "no FG settings in the SVG"
+    return int(m.group(1)), m.group(2) == "true"
+
+
+def check_text_against_pprof(out, samples, result):
+    """--full-path text: each ranked site is a pprof sample with the same
+    frames and the same outstanding bytes and blocks, and allocated blocks."""
+    sites = Report(out).sites
+    assert len(sites) == 5, out
+    by_stack = {}
+    for values, frames in samples:
+        by_stack.setdefault(tuple(frames), []).append(values)
+    for site in sites:
+        got = by_stack.get(tuple(site["frames"]))
+        assert got and len(got) == 1, f"site {site['frames']} not one pprof sample"
+        inuse_space, inuse_objects, alloc_space, alloc_objects = got[0]
+        assert (site["bytes"], site["count"]) == (inuse_space, inuse_objects), site
+        m = re.search(rf"^#{site['rank']} .* allocated in ([\d,]+) blocks? while tracing\)",
+                      out, re.M)
+        assert int(m.group(1).replace(",", "")) == alloc_objects, site
+    # --full-path: the leak's frame names the workload's file in full
+    assert sites[0]["frames"][0] == \
+        f"open_connection ({WORKLOADS / result['leak']['file']}:{result['leak']['line']})", out
+
+
+def check_json_against_pprof(doc, samples, result):
+    """Per site: all four values equal the pprof sample of the same stack;
+    the churn's allocations are all there although none is outstanding."""
+    by_stack = {tuple(frames): values for values, frames in samples}
+    for site in doc["sites"]:
+        frames = tuple(f"{f['function']} (native caller)" if f.get("native") else
+                       f"{f['function']} ({f['file']}:{f['line']})" for f in site["frames"])
+        want = (site["inuse_bytes"], site["inuse_objects"], site["alloc_bytes"],
+                site["alloc_objects"])
+        assert by_stack.get(frames) == want, (site["stack"], want)
+    assert len(doc["sites"]) == len(by_stack)
+    churn = [s for s in doc["sites"] if site_loc(s) == loc(result["churn"][0])]
+    size = result["leaked_bytes"] // result["leaked_count"]
+    assert sum(s["alloc_objects"] for s in churn) == result["churn_count"], churn
+    assert sum(s["alloc_bytes"] for s in churn) == result["churn_count"] * size, churn
+    assert sum(s["inuse_objects"] for s in churn) <= 0.01 * result["churn_count"], churn
+
+
+def check_json_sections(doc, result, build):
+    """types, coverage, hooks and counters of a JSON report."""
+    types = {t["type"]: t for t in doc["types"]}
+    conn = types.get("Connection")
+    assert conn and conn["objects"] == result["leaked_count"] == conn["change"], doc["types"]
+    assert conn["bytes"] == result["leaked_bytes"], conn
+    build_name = build[0]
+    cov = doc["coverage"]
+    assert cov["mode"] == ("inlined" if build_name == "debian" else "entry-points"), cov
+    share = cov["attributed_share"]
+    assert share is not None and 0.5 <= share <= 1.0, cov
+    assert cov["pymalloc_tracked_bytes"] >= result["leaked_bytes"], cov
+    assert cov["pymalloc_growth_bytes"] > 0 and cov["other_tracked_bytes"] >= 0, cov
+    hooks = doc["hooks"]
+    # the hooks are the plan's, in its order
+    explain = subprocess.run([str(TOOL), "--explain", "--", build[1], "app.py"],
+                             capture_output=True, text=True, timeout=TIMEOUT)
+    assert explain.returncode == 0, explain.stderr
+    planned = re.findall(r"^  (\S+)\s+(?:alloc|realloc|free|shutdown)\s", explain.stdout, re.M)
+    assert list(hooks) == planned, (list(hooks), planned)
+    assert all(isinstance(v, int) and v >= 0 for v in hooks.values()), hooks
+    alloc_hook = "PyType_GenericAlloc" if build_name == "debian" else "PyObject_Malloc"
+    assert hooks[alloc_hook] >= result["leaked_count"] + result["churn_count"], hooks
+    counters = doc["counters"]
+    assert len(counters) >= 15 and all(isinstance(v, int) for v in counters.values()), counters
+    for name in ("allocations dropped", "stacks lost", "allocator calls seen only half",
+                 "stack reads that failed", "stacks truncated at 127 frames"):
+        found = [v for k, v in counters.items() if k.startswith(name)]
+        assert found == [0], (name, counters)
+
+
 def test_folded_pprof_json_totals_agree(bpf_ok, build, go_tool, tmp_path):
     """One workload, four runs; in each, the main format and the pprof file
-    come from one snapshot, so their totals must be equal."""
-    for fmt, args in (("text", []), ("folded", ["--folded"]), ("json", ["--json"]),
-                      ("count", ["--folded", "--count"])):
+    (and the SVG) come from one snapshot, so their figures must be equal."""
+    for fmt, args in (("text", ["--full-path"]), ("folded", ["--folded"]),
+                      ("json", ["--json"]), ("count", ["--folded", "--count"])):
         pp = tmp_path / f"{fmt}.pb.gz"
+        svg = tmp_path / f"{fmt}.svg"
+        extra = ["--svg", str(svg)] if fmt in ("folded", "count") else []
         result, _, out, _ = trace_run(build, "leak_registry.py",
-                                      [*args, "-t", "5", "--pprof", str(pp)], tag=f"-{fmt}")
+                                      [*args, *extra, "-t", "5", "--pprof", str(pp)],
+                                      tag=f"-{fmt}")
         assert gzip.open(pp).read(2), "pprof file is not gzip"
-        inuse_space, inuse_objects = pprof_total(pp, 0), pprof_total(pp, 1)
+        samples = pprof_samples(pp)
+        inuse_space = sum(v[0] for v, _ in samples)
+        inuse_objects = sum(v[1] for v, _ in samples)
         if fmt == "text":
             m = re.search(r"^outstanding .*?: .* in ([\d,]+) blocks", out, re.M)
-            sites = Report(out).sites
             # the text report's per-site bytes are exact; its total is rounded
-            assert sites
-            top = pprof_top(pp)
-            first = [l for l in top.splitlines() if re.match(r"^\s+[\d.]+[kMG]?B", l)][0]
-            assert "open_connection" in first, top
             assert int(m.group(1).replace(",", "")) == inuse_objects
+            check_text_against_pprof(out, samples, result)
+            top = pprof_top_functions(pp, "inuse_space")
+            assert top[0] == "open_connection", top
+            # the allocations read back: the churn allocated most, in bytes
+            # and in objects, though it holds nothing
+            assert pprof_top_functions(pp, "alloc_space")[0] == "churn"
+            assert pprof_top_functions(pp, "alloc_objects")[0] == "churn"
         elif fmt in ("folded", "count"):
             lines = folded_lines(out)
             total = sum(int(l.rsplit(" ", 1)[1]) for l in lines)
@@ -133,6 +229,8 @@ def test_folded_pprof_json_totals_agree(bpf_ok, build, go_tool, tmp_path):
             leaves = folded_by_leaf(out)
             want = result["leaked_count"] if fmt == "count" else result["leaked_bytes"]
             assert leaves.get(loc(result["leak"])) == want, leaves
+            # the SVG of the same snapshot: same total, same unit
+            assert svg_total(svg) == (total, fmt == "folded")
         else:
             doc = json.loads(out.splitlines()[0])
             assert doc["outstanding_bytes"] == inuse_space
@@ -140,6 +238,8 @@ def test_folded_pprof_json_totals_agree(bpf_ok, build, go_tool, tmp_path):
             assert sum(s["inuse_bytes"] for s in doc["sites"]) == inuse_space
             sites = {site_loc(s): s for s in doc["sites"]}
             assert sites[loc(result["leak"])]["inuse_bytes"] == result["leaked_bytes"]
+            check_json_against_pprof(doc, samples, result)
+            check_json_sections(doc, result, build)
 
 
 def test_svg_flame_graph_renders(bpf_ok, build, tmp_path):

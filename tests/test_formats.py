@@ -5,14 +5,16 @@ import json
 import os
 import pty
 import re
+import select
 import shutil
+import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import (OUTPUT, TIMEOUT, TOOL, WORKLOADS, Report, Traced, _read_line,
-                      folded_by_leaf, loc, save, trace_run)
+from conftest import (BUILDS, OUTPUT, TIMEOUT, TOOL, WORKLOADS, Report, Traced, _read_line,
+                      folded_by_leaf, frame_loc, loc, save, trace_run)
 import svgcheck
 
 FOLDED_LINE = re.compile(r"^([^;\s][^;]*)(;[^;]+)* (\d+)$")
@@ -46,11 +48,12 @@ def test_suspects_rank_steady_leak_above_plateaued_cache(bpf_ok, build):
             info = step(t, deadline)
             reports.append(json.loads(_read_line(t.tool.stdout, deadline, f"report {k + 1}")))
         rc, out, err = t.stop_tool(sig=None)
-        t.finish(b"exit\n")
+        wrc, _, werr = t.finish(b"exit\n")
     finally:
         t.kill()
     save(f"suspects-{name}.json", "\n".join(json.dumps(r) for r in reports))
     assert rc == 0, err
+    assert wrc == 0, werr
     last = reports[-1]
     assert last["report"] == 5
     by_loc = {}
@@ -69,6 +72,68 @@ def test_suspects_rank_steady_leak_above_plateaued_cache(bpf_ok, build):
     want = info["leak_step_bytes"]
     assert abs(leak_site["change_since_previous"] - want) <= 0.25 * want, leak_site
     assert cache_site["change_since_previous"] == 0, cache_site
+
+
+UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
+
+
+def signed_bytes(text):
+    """'+62.5 KiB' -> 64000 (as printed, rounded)"""
+    m = re.fullmatch(r"([+-]?[\d.]+) (B|KiB|MiB|GiB)", text.strip())
+    assert m, text
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def test_suspects_text_growth_and_suspect_lines(bpf_ok):
+    """The same drive in the text report: the growth: and suspect: lines
+    under each site say what the JSON says (one build: the text is written
+    from the same figures on every build)."""
+    python = BUILDS["debian"][0]
+    t = Traced(python, "cache_and_leak.py", ["--suspects", "-t", "50", "1", "5"])
+    seen, info = [], None
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        for k in range(5):
+            info = step(t, deadline)
+            while True:
+                line = _read_line(t.tool.stdout, deadline, f"report {k + 1}")
+                assert line, "".join(seen)
+                seen.append(line)
+                if re.match(rf"^report {k + 1} \(interval\)", line):
+                    break
+        rc, out, err = t.stop_tool(sig=None)
+        wrc, _, werr = t.finish(b"exit\n")
+    finally:
+        t.kill()
+    text = "".join(seen) + out
+    save("suspects-text-debian.txt", text + err)
+    assert rc == 0, err
+    assert wrc == 0, werr
+    last = Report(text[text.rindex("\nreport 5 (interval)"):])
+    assert re.search(r"^Top \d+ leak suspects: sites whose outstanding bytes grew steadily",
+                     text.split("report 5 (interval)")[-1], re.M), text
+    by_loc = {}
+    for s_ in last.sites:
+        by_loc.setdefault(frame_loc(s_["frames"][0]), s_)
+    leak = by_loc.get(loc(info["leak"]))
+    assert leak and last.sites[0] is leak, text
+    # the cache stopped growing: score 0, so it is no suspect at all
+    assert loc(info["cache"]) not in by_loc, text
+    sus = re.fullmatch(r"score (\d+) B/s \(slope (\S+ \S+)/s, grew in (\d+) of (\d+) "
+                       r"intervals, (\d+)% of it in the later half\)", leak["info"]["suspect"])
+    assert sus, leak["info"]
+    assert (int(sus.group(3)), int(sus.group(4))) == (5, 5), leak["info"]
+    assert int(sus.group(1)) > 0 and 30 <= int(sus.group(5)) <= 70, leak["info"]
+    want = info["leak_step_bytes"]
+    assert abs(signed_bytes(sus.group(2)) - want) <= 0.25 * want, leak["info"]
+    growth = re.fullmatch(r"(\S+ \S+) since the previous report, (\S+ \S+) since report 1",
+                          leak["info"]["growth"])
+    assert growth, leak["info"]
+    assert abs(signed_bytes(growth.group(1)) - want) <= 0.25 * want, leak["info"]
+    assert abs(signed_bytes(growth.group(2)) - 4 * want) <= 0.25 * 4 * want, leak["info"]
+    # the cache is there, in the first report (ranked by score with the rest)
+    first = Report(text[:text.index("\nreport 2 (interval)")])
+    assert loc(info["cache"]) in {frame_loc(x["frames"][0]) for x in first.sites}, text
 
 
 def folded_lines(text):
@@ -259,27 +324,40 @@ def test_live_status_only_on_a_terminal(bpf_ok):
     p = subprocess.Popen([python, "-c", "import sys; print('READY', flush=True); sys.stdin.read()"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        assert p.stdout.readline().startswith(b"READY")
-        # stderr on a pseudo-terminal: the status line is drawn in place
+        assert _read_line(p.stdout, time.monotonic() + TIMEOUT, "READY").startswith("READY")
+        # stderr on a pseudo-terminal: the status line is drawn in place;
+        # read until it is seen (with a deadline), then end the trace
+        status = re.compile(rb"\r\x1b\[K\[pyleakbpf\] \d+ s  [\d,]+ events/s  "
+                            rb"outstanding .*  drops \d+")
         master, slave = pty.openpty()
-        tool = subprocess.Popen([str(TOOL), "-p", str(p.pid), "-d", "2.5"],
+        tool = subprocess.Popen([str(TOOL), "-p", str(p.pid)],
                                 stdout=subprocess.PIPE, stderr=slave)
         os.close(slave)
         seen = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-        out = tool.communicate(timeout=TIMEOUT)[0]
-        os.close(master)
+        deadline = time.monotonic() + TIMEOUT
+        try:
+            while not status.search(seen):
+                left = deadline - time.monotonic()
+                assert left > 0, f"no status line on the terminal: {seen!r}"
+                if not select.select([master], [], [], left)[0]:
+                    continue
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            tool.send_signal(signal.SIGINT)
+            out = tool.communicate(timeout=TIMEOUT)[0]
+        finally:
+            if tool.poll() is None:
+                tool.kill()
+                tool.wait()
+            os.close(master)
         assert tool.returncode == 0
-        assert re.search(rb"\r\x1b\[K\[pyleakbpf\] \d+ s  [\d,]+ events/s  outstanding .*  drops \d+",
-                         seen), seen
-        assert b"[pyleakbpf]" not in out
+        assert status.search(seen), seen
+        assert b"[pyleakbpf]" not in out and b"report 1 (interrupted)" in out
         # stderr a pipe: nothing of it
         r = subprocess.run([str(TOOL), "-p", str(p.pid), "-d", "1.5"], capture_output=True,
                            timeout=TIMEOUT)

@@ -262,7 +262,7 @@ def _read_line(stream, deadline, what):
 class Traced:
     """A workload under pyleakbpf, driven step by step."""
 
-    def __init__(self, python, workload, args=(), env=None, wl_args=()):
+    def __init__(self, python, workload, args=(), env=None, wl_args=(), on_ready=None):
         self.wl = subprocess.Popen([python, str(WORKLOADS / workload), *wl_args], cwd=WORKLOADS,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, env=env)
@@ -273,6 +273,8 @@ class Traced:
             self.kill()
             raise AssertionError(ready + self.wl.stderr.read().decode())
         self.pid = self.wl.pid
+        if on_ready:
+            on_ready(self)	# e.g. delete the interpreter's file before attaching
         self.tool = subprocess.Popen([str(TOOL), "-p", str(self.pid), *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.banner = _read_line(self.tool.stderr, deadline, "pyleakbpf to attach")

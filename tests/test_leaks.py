@@ -1,10 +1,11 @@
 """Known leaks, on each CPython 3.11 build of the matrix (real BPF)."""
 import json
 import re
+import time
 
 import pytest
 
-from conftest import BUILDS, frame_loc, loc, trace_run
+from conftest import BUILDS, TIMEOUT, Report, Traced, _read_line, frame_loc, loc, save, trace_run
 
 # A churn site may hold a few blocks at the moment of the report; a leak
 # here is 30 times bigger (10,000 objects of 192 bytes).
@@ -98,6 +99,62 @@ def test_stack_truncated_at_127_frames(bpf_ok):
     assert rep.counter("stacks truncated at 127 frames") >= 1, out
     want = result["leaked_bytes"]
     assert abs(top["bytes"] - want) <= 0.2 * want, out
+
+
+def test_stack_recycling_and_lost_stacks(bpf_ok):
+    """--max-stacks 256: 1000 churn stacks fill the map; once idle they are
+    recycled (their totals kept), and of 600 leaking stacks those that do
+    not fit go to [lost stack], bytes kept. Build-independent: one build."""
+    python = BUILDS["debian"][0]
+    t = Traced(python, "many_stacks.py", ["--max-stacks", "256", "-t", "3", "0.3"])
+    seen = []
+    deadline = time.monotonic() + TIMEOUT
+
+    def phase(name):
+        t.wl.stdin.write(name.encode() + b"\n")
+        t.wl.stdin.flush()
+        line = _read_line(t.wl.stdout, deadline, f"workload DONE {name}")
+        assert line.startswith(f"DONE {name} "), line
+        return json.loads(line.split(" ", 2)[2])
+
+    try:
+        churn = phase("churn")
+        # await the sweeps that find the churn stacks idle (two, 200 ms apart)
+        recycled = re.compile(r"^\s+([\d,]+)  idle stacks recycled")
+        while True:
+            line = _read_line(t.tool.stdout, deadline, "stacks recycled")
+            assert line, "".join(seen)
+            seen.append(line)
+            m = recycled.match(line)
+            if m and int(m.group(1).replace(",", "")) > 0:
+                break
+        leak = phase("leak")
+        rc, out, err = t.stop_tool()
+        wrc, _, werr = t.finish(b"exit\n")
+    finally:
+        t.kill()
+    text = "".join(seen) + out
+    save("many-stacks-debian.txt", text + err)
+    assert rc == 0, err
+    assert wrc == 0, werr
+    last = text[text.rindex("\nreport "):]
+    rep = Report(last)
+    # the map held 256 stacks, nearly all of them idle churn by then
+    assert rep.counter("idle stacks recycled") >= 128, last
+    lost = rep.counter("stacks lost")
+    assert lost and lost > 0, last
+    # every leaked block is outstanding somewhere: at its own stack (those
+    # that found room after the recycling) or at [lost stack]
+    total = re.search(r"^outstanding \(allocated since tracing began, not freed\): .* in "
+                      r"([\d,]+) blocks at ([\d,]+) sites", last, re.M)
+    assert int(total.group(1).replace(",", "")) >= leak["objects"], last
+    assert int(total.group(2).replace(",", "")) >= 128, "recycled room not reused\n" + last
+    lost_sites = [s for s in rep.sites if len(s["frames"]) == 1
+                  and s["frames"][0].startswith("[lost stack")]
+    assert lost_sites and lost_sites[0]["bytes"] > 0, last
+    # recycled stacks keep their totals: nothing allocated is forgotten
+    alloc = re.search(r"^allocated while tracing: .* in ([\d,]+) blocks", last, re.M)
+    assert int(alloc.group(1).replace(",", "")) >= churn["objects"] + leak["objects"], last
 
 
 FRAME = r"(\[unknown\]|\[truncated\]|\[no Python frames\]|\[no Python thread state\]|" \

@@ -157,6 +157,50 @@ def test_stack_recycling_and_lost_stacks(bpf_ok):
     assert int(alloc.group(1).replace(",", "")) >= churn["objects"] + leak["objects"], last
 
 
+def test_code_object_address_reuse(bpf_ok):
+    """A code object dies and another is made at its address: the new
+    stack is named after the new code, and the counter says it was found
+    replaced. Build-independent (the symbolizer's cache): one build."""
+    python = BUILDS["debian"][0]
+    t = Traced(python, "code_reuse.py", ["-t", "50", "0.3"])
+    seen = []
+    deadline = time.monotonic() + TIMEOUT
+
+    def phase(name):
+        t.wl.stdin.write(name.encode() + b"\n")
+        t.wl.stdin.flush()
+        line = _read_line(t.wl.stdout, deadline, f"workload DONE {name}")
+        assert line.startswith(f"DONE {name} "), line
+        return json.loads(line.split(" ", 2)[2])
+
+    try:
+        phase("first")
+        # await a report that shows first_fn: its stack is symbolized
+        while True:
+            line = _read_line(t.tool.stdout, deadline, "first_fn in a report")
+            assert line, "".join(seen)
+            seen.append(line)
+            if line.startswith("    first_fn (generated.py:"):
+                break
+        second = phase("second")
+        rc, out, err = t.stop_tool()
+        wrc, _, werr = t.finish(b"exit\n")
+    finally:
+        t.kill()
+    text = "".join(seen) + out
+    save("code-reuse-debian.txt", text + err)
+    assert rc == 0, err
+    assert wrc == 0, werr
+    assert second["reused"], f"no code object landed at the freed address: {second}"
+    last = text[text.rindex("\nreport "):]
+    rep = Report(last)
+    leaves = {s["frames"][0].split(" (")[0]: s for s in rep.sites if s["frames"]}
+    assert "second_fn" in leaves, last
+    assert abs(leaves["second_fn"]["bytes"] - second["bytes"]) <= 0.2 * second["bytes"], last
+    assert "first_fn" in leaves, last  # recorded before the reuse: keeps its name
+    assert rep.counter("code objects found replaced") >= 1, last
+
+
 FRAME = r"(\[unknown\]|\[truncated\]|\[no Python frames\]|\[no Python thread state\]|" \
         r"[^;]+ \([^;]+:(\d+|\?)\))"
 FOLDED = re.compile(rf"^{FRAME}(;{FRAME})* (\d+)$")

@@ -312,6 +312,11 @@ class Traced:
         out, err = self.wl.communicate(timeout=TIMEOUT)
         return self.wl.returncode, self.seen + out.decode(), err.decode()
 
+    def dead_stderr(self):
+        """Kill both, then the workload's stderr (a read that cannot hang)."""
+        self.kill()
+        return self.wl.stderr.read().decode(errors="replace")
+
     def kill(self):
         for p in (self.tool, self.wl):
             if p.poll() is None:

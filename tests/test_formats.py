@@ -24,7 +24,7 @@ def step(t, deadline):
     t.wl.stdin.write(b"step\n")
     t.wl.stdin.flush()
     line = _read_line(t.wl.stdout, deadline, "workload DONE")
-    assert line.startswith("DONE"), line + t.wl.stderr.read().decode()
+    assert line.startswith("DONE"), line + t.dead_stderr()
     return json.loads(line.split(" ", 2)[2])
 
 

@@ -45,7 +45,7 @@ def test_sampled_estimate_of_known_leaks(bpf_ok, build_name, mode):
         line = _read_line(t.wl.stdout, deadline, "RUNNING")
         assert line.startswith("RUNNING"), line
         line = _read_line(t.wl.stdout, deadline, "workload RESULT")
-        assert line.startswith("RESULT "), line + t.wl.stderr.read().decode()
+        assert line.startswith("RESULT "), line + t.dead_stderr()
         truth = json.loads(line[len("RESULT "):])
         rc, out, err = t.stop_tool()
         wrc, _, werr = t.finish(b"exit\n")

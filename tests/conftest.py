@@ -274,7 +274,7 @@ class Traced:
             raise AssertionError(ready + self.wl.stderr.read().decode())
         self.pid = self.wl.pid
         if on_ready:
-            on_ready(self)	# e.g. delete the interpreter's file before attaching
+            on_ready(self)  # e.g. delete the interpreter's file before attaching
         self.tool = subprocess.Popen([str(TOOL), "-p", str(self.pid), *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.banner = _read_line(self.tool.stderr, deadline, "pyleakbpf to attach")

@@ -20,10 +20,21 @@ import svgcheck
 FOLDED_LINE = re.compile(r"^([^;\s][^;]*)(;[^;]+)* (\d+)$")
 
 
+# Interval of the suspects tests' reports, seconds.
+SUSPECT_INTERVAL = 1.5
+
+
 def step(t, deadline):
-    t.wl.stdin.write(b"step\n")
-    t.wl.stdin.flush()
-    line = _read_line(t.wl.stdout, deadline, "workload DONE")
+    """One step of the workload, wholly between two interval reports: the
+    tool is stopped meanwhile (its probes still record), so however slow
+    the step, the next report comes after it (at once if it is overdue)."""
+    t.tool.send_signal(signal.SIGSTOP)
+    try:
+        t.wl.stdin.write(b"step\n")
+        t.wl.stdin.flush()
+        line = _read_line(t.wl.stdout, deadline, "workload DONE")
+    finally:
+        t.tool.send_signal(signal.SIGCONT)
     assert line.startswith("DONE"), line + t.dead_stderr()
     return json.loads(line.split(" ", 2)[2])
 
@@ -40,7 +51,8 @@ def test_suspects_rank_steady_leak_above_plateaued_cache(bpf_ok, build):
     """After 4 intervals the steady leak ranks first; the cache that filled
     and stopped does not rank above it, though it holds more bytes."""
     name, python = build
-    t = Traced(python, "cache_and_leak.py", ["--suspects", "--json", "1", "5"])
+    t = Traced(python, "cache_and_leak.py",
+               ["--suspects", "--json", str(SUSPECT_INTERVAL), "5"])
     reports, info = [], None
     try:
         deadline = time.monotonic() + TIMEOUT
@@ -89,7 +101,8 @@ def test_suspects_text_growth_and_suspect_lines(bpf_ok):
     under each site say what the JSON says (one build: the text is written
     from the same figures on every build)."""
     python = BUILDS["debian"][0]
-    t = Traced(python, "cache_and_leak.py", ["--suspects", "-t", "50", "1", "5"])
+    t = Traced(python, "cache_and_leak.py",
+               ["--suspects", "-t", "50", str(SUSPECT_INTERVAL), "5"])
     seen, info = [], None
     try:
         deadline = time.monotonic() + TIMEOUT
@@ -125,7 +138,8 @@ def test_suspects_text_growth_and_suspect_lines(bpf_ok):
     assert (int(sus.group(3)), int(sus.group(4))) == (5, 5), leak["info"]
     assert int(sus.group(1)) > 0 and 30 <= int(sus.group(5)) <= 70, leak["info"]
     want = info["leak_step_bytes"]
-    assert abs(signed_bytes(sus.group(2)) - want) <= 0.25 * want, leak["info"]
+    slope = want / SUSPECT_INTERVAL
+    assert abs(signed_bytes(sus.group(2)) - slope) <= 0.25 * slope, leak["info"]
     growth = re.fullmatch(r"(\S+ \S+) since the previous report, (\S+ \S+) since report 1",
                           leak["info"]["growth"])
     assert growth, leak["info"]

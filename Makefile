@@ -40,10 +40,12 @@ UNIT_BIN := $(OUT)/unit_tests
 # Debian packages the build, tests and demo need (golang-go: the tests read
 # the pprof output with go tool pprof, as users and backends would;
 # chromium and libxml2-utils: they open the SVG flame graph in a browser;
-# libclang-rt-14-dev: libFuzzer and the sanitizers of make fuzz, unit-asan).
+# libclang-rt-14-dev: libFuzzer and the sanitizers of make fuzz, unit-asan;
+# python3-scalene: the benchmark compares with it, and its site-packages
+# .pth files keep the unit tests honest about isolating interpreters).
 DEB_PKGS := clang libclang-rt-14-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	    make gcc binutils util-linux python3 python3-pytest python3.11 python3.11-dbg \
-	    python3-werkzeug golang-go chromium libxml2-utils
+	    python3-werkzeug python3-scalene golang-go chromium libxml2-utils
 DEPS_STAMP := $(OUT)/.deps
 
 .PHONY: all deps test unit integration demo floor bench clean fuzz fuzz-short fuzz-build unit-asan

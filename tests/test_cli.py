@@ -5,10 +5,12 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 
 import pytest
 
-from conftest import BUILDS, MATRIX, TIMEOUT, TOOL, WORKLOADS, Report, Traced, frame_loc, loc, save
+from conftest import (BUILDS, MATRIX, TIMEOUT, TOOL, WORKLOADS, Report, Traced, _read_line,
+                      frame_loc, loc, save)
 
 DEBIAN_PY = BUILDS["debian"][0]
 
@@ -165,13 +167,18 @@ def test_target_output_unchanged(bpf_ok, build):
     before = plain()
     t = Traced(python, "leak_thread.py")
     try:
-        t.run()
-        # detach while the target is still running, then let it finish
-        rc, _, err = t.stop_tool()
+        result = t.run()
+        # detach while the target is still running (SIGTERM: a report, as
+        # at Ctrl-C), then let it finish
+        rc, out, err = t.stop_tool(sig=signal.SIGTERM)
         wrc, wout, werr = t.finish()
     finally:
         t.kill()
+    save(f"sigterm-{name}.txt", out + err)
     assert rc == 0, err
+    assert re.search(r"^report 1 \(interrupted\) after", out, re.M), out
+    rep = Report(out)
+    assert rep.sites and frame_loc(rep.sites[0]["frames"][0]) == loc(result["leak"]), out
     traced = (wrc, re.sub(r"READY \d+", "READY", wout).encode(), werr.encode())
     assert traced == before
 
@@ -186,32 +193,35 @@ def test_target_in_other_mount_namespace(bpf_ok, tmp_path):
               f"exec {ctr}/python3 {WORKLOADS / 'leak_registry.py'}")
     wl = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                           cwd=WORKLOADS, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    tr = None
+    deadline = time.monotonic() + TIMEOUT
     try:
-        ready = wl.stdout.readline().decode()
+        ready = _read_line(wl.stdout, deadline, "READY")
         assert ready.startswith("READY"), ready
         pid = int(ready.split()[1])
         assert not (ctr / "python3").exists(), "tmpfs leaked into our namespace"
         tr = subprocess.Popen([str(TOOL), "-p", str(pid)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE)
-        banner = tr.stderr.readline().decode()
+        banner = _read_line(tr.stderr, deadline, "pyleakbpf to attach")
         assert "tracing PID" in banner and f"{ctr}/python3" in banner, banner
         wl.stdin.write(b"go\n")
         wl.stdin.flush()
-        result = wl.stdout.readline().decode()
+        result = _read_line(wl.stdout, deadline, "RESULT")
         assert result.startswith("RESULT"), result
         leak = json.loads(result[7:])["leak"]
         tr.send_signal(signal.SIGINT)
         out, err = tr.communicate(timeout=TIMEOUT)
-        assert tr.returncode == 0, err
+        assert tr.returncode == 0, err.decode()
         rep = Report(out.decode())
         assert frame_loc(rep.sites[0]["frames"][0]) == loc(leak), out.decode()
         wl.stdin.write(b"exit\n")
         wl.stdin.flush()
         assert wl.wait(timeout=TIMEOUT) == 0
     finally:
-        if wl.poll() is None:
-            wl.kill()
-            wl.wait()
+        for proc in (tr, wl):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.mark.parametrize("name", MATRIX)
@@ -230,3 +240,65 @@ def test_explain_shows_the_plan(name):
     assert "PyObject_Malloc" in hooks and "Py_FinalizeEx" in hooks
     gc = "gc_collect_main" if name == "pyenv" else "USDT python:gc__start/gc__done"
     assert re.search(rf"^GC: .*{gc}", r.stdout, re.M), r.stdout
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["--max-allocs", "1000000"],
+     r"--max-allocs 1000000 and --max-stacks 16384 need up to 1\d\d MiB of kernel memory, "
+     r"over --map-budget 64 MiB"),
+    (["--max-stacks", "100000"],
+     r"--map-budget 64 MiB leaves no room for live blocks with 100000 stacks \(16\d MiB\)"),
+    (["--map-budget", "8"], r"--map-budget 8 MiB leaves no room for live blocks with 16384"),
+    # the default leaves room for exactly 274,432 live blocks (README): one
+    # step of 4096 more does not fit
+    (["--max-allocs", str(274432 + 4096)], r"--max-allocs 278528 and --max-stacks 16384 need"),
+])
+def test_sizes_over_the_map_budget_refused(args, pattern, idle_python):
+    one_line_error(tool(*args, "-p", str(idle_python.pid)), pattern)
+
+
+@pytest.mark.parametrize("args", [["--max-allocs", "274432"],
+                                  ["--map-budget", "8", "--max-stacks", "1024"],
+                                  ["--map-budget", "512", "--max-allocs", "2000000"]])
+def test_sizes_within_the_map_budget_accepted(args):
+    r = tool(*args, "--explain", "--", DEBIAN_PY, "app.py")
+    assert r.returncode == 0, r.stderr
+
+
+def _delete_interpreter(t):
+    os.unlink(t.python_copy)
+
+
+def _replace_interpreter(t):
+    """A new file at the path (another ELF, by rename): what the target
+    mapped is only reachable through /proc/PID/map_files."""
+    new = t.python_copy + ".new"
+    shutil.copy("/bin/true", new)
+    os.replace(new, t.python_copy)
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_interpreter_file_deleted_or_replaced(bpf_ok, how, tmp_path):
+    """An upgrade removed or replaced the interpreter the target runs."""
+    exe = str(tmp_path / "python3.11")
+    shutil.copy(DEBIAN_PY, exe)
+
+    def on_ready(t):
+        t.python_copy = exe
+        (_delete_interpreter if how == "deleted" else _replace_interpreter)(t)
+
+    t = Traced(exe, "leak_registry.py", on_ready=on_ready)
+    try:
+        result = t.run()
+        rc, out, err = t.stop_tool()
+        wrc, _, werr = t.finish()
+    finally:
+        t.kill()
+    save(f"interpreter-{how}.txt", t.banner + out + err)
+    assert rc == 0, err
+    assert wrc == 0, werr
+    assert "tracing PID" in t.banner and "python3.11" in t.banner, t.banner
+    rep = Report(out)
+    assert rep.sites and frame_loc(rep.sites[0]["frames"][0]) == loc(result["leak"]), out
+    want = result["leaked_bytes"]
+    assert abs(rep.sites[0]["bytes"] - want) <= 0.2 * want, out

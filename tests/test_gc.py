@@ -1,8 +1,13 @@
 """The cyclic GC: pauses per generation and the sites that make cycles."""
+import os
 import re
+import shutil
 import subprocess
 
-from conftest import TIMEOUT, WORKLOADS, folded_by_leaf, frame_loc, loc, trace_run
+import pytest
+
+from conftest import (BUILDS, TIMEOUT, WORKLOADS, Traced, folded_by_leaf, frame_loc, loc, save,
+                      trace_run)
 
 
 def trace(build, workload, args, wl_args=()):
@@ -32,7 +37,15 @@ def test_cycle_site_ranked_first(bpf_ok, build):
 
 def test_weakref_backreference_is_no_cycle(bpf_ok, build):
     result, rep, out, _ = trace(build, "gc_cycles.py", ["--cycles"], wl_args=("weak",))
-    assert loc(result["cycle"]) not in by_loc(rep.cycles()), out
+    cycles = by_loc(rep.cycles())
+    assert loc(result["cycle"]) not in cycles, out
+    # the table is not empty: the self-referencing handlers are found, all
+    # of them, and only by the GC
+    control = cycles.get(loc(result["control"]))
+    assert control, f"control cycles {loc(result['control'])} not found\n{out}"
+    want = result["control_objects"]
+    assert want <= control["count"] <= 1.1 * want, out
+    assert control["share"] == 100, out
 
 
 def test_cached_property_owner_is_cycle_site(bpf_ok, build):
@@ -59,3 +72,31 @@ def test_cycles_folded(bpf_ok, build):
     weights = folded_by_leaf(out)
     top = max(weights, key=weights.get)
     assert top == loc(result["cycle"]), out
+
+
+def test_gc_data_unavailable_said_not_zeros(bpf_ok, tmp_path):
+    """An interpreter with neither USDT probes nor a gc_collect_main symbol
+    (pyenv's libpython, stripped, found first by the dynamic loader): the
+    report says GC data is unavailable instead of printing a table of zeros."""
+    python, desc, optional = BUILDS["pyenv"]
+    if not os.path.exists(python):
+        pytest.skip(f"SKIPPED build pyenv: {python} is not installed ({desc})")
+    lib = os.path.join(os.path.dirname(os.path.dirname(python)), "lib", "libpython3.11.so.1.0")
+    subprocess.run(["strip", "--strip-all", "-o", str(tmp_path / os.path.basename(lib)), lib],
+                   check=True, timeout=TIMEOUT)
+    env = dict(os.environ, LD_LIBRARY_PATH=str(tmp_path))
+    t = Traced(python, "gc_cycles.py", ["--gc", "--cycles"], env=env)
+    try:
+        t.run()
+        rc, out, err = t.stop_tool()
+        wrc, _, werr = t.finish()
+    finally:
+        t.kill()
+    save("gc-unavailable-pyenv-stripped.txt", t.banner + out + err)
+    assert rc == 0, err
+    assert wrc == 0, werr
+    assert str(tmp_path) in t.banner and "GC: none" in t.banner, t.banner
+    why = "has no USDT probes and no gc_collect_main symbol"
+    assert re.search(rf"^GC: GC data unavailable: .*{why}", out, re.M), out
+    assert re.search(rf"^Cycles: no attribution: GC data unavailable: .*{why}", out, re.M), out
+    assert "GC pauses" not in out and "freed by the GC" not in out, out

@@ -44,6 +44,11 @@ def kinds_report(build_name, mode, native_lib, tmp_path):
                          tmp_path=tmp_path, wl_args=(native_lib,))
         assert r.returncode == 0, r.stderr.decode()
         assert "PYTHONMALLOC=malloc" in text
+        # every allocation goes through the hooked malloc: the coverage
+        # line says complete, not a percentage
+        assert re.search(r"^Coverage: complete for Python objects: the target runs with "
+                         r"PYTHONMALLOC=malloc,$", text, re.M), text
+        assert not re.search(r"^Coverage: \d+%", text, re.M), text
         result = __import__("json").loads(
             re.search(rb"RESULT (.*)", r.stdout).group(1).decode())
     save(f"kinds-{build_name}-{mode}.txt", text)

@@ -84,7 +84,7 @@ static void check_build_id(const struct elf_file *ef, const char *path)
 
 	readelf_build_id(path, want, sizeof(want));
 	if (!want[0]) {
-		unit_note("readelf -n shows no build id for %s (is binutils installed?)", path);
+		unit_skip("readelf -n shows no build id for %s (is binutils installed?)", path);
 		return;
 	}
 	CHECKF(is_hex40(got), "%s: build id \"%s\" is not 40 hex digits", path, got);
@@ -232,7 +232,7 @@ TEST(elf_python311_symbols)
 	uint32_t hexversion = 0;
 
 	if (!exists(PY311)) {
-		unit_note("%s absent: skipped", PY311);
+		unit_skip("%s absent", PY311);
 		return;
 	}
 	ef = open_or_fail(PY311);
@@ -309,7 +309,7 @@ TEST(elf_plt_target_pyenv_libpython)
 	int n;
 
 	if (!exists(PYENV_LIB)) {
-		unit_note("%s absent: skipped", PYENV_LIB);
+		unit_skip("%s absent", PYENV_LIB);
 		return;
 	}
 	ef = open_or_fail(PYENV_LIB);
@@ -318,7 +318,7 @@ TEST(elf_plt_target_pyenv_libpython)
 	CHECK(!elf_file_is_exec(ef));
 	n = check_plt_against_objdump(ef, PYENV_LIB, "PyObject_Malloc", &stub);
 	if (!n) {
-		unit_note("objdump shows no PLT stubs in %s (is binutils installed?)", PYENV_LIB);
+		unit_skip("objdump shows no PLT stubs in %s (is binutils installed?)", PYENV_LIB);
 		elf_file_close(ef);
 		return;
 	}
@@ -344,14 +344,14 @@ TEST(elf_plt_target_system_pythons)
 		uint64_t stub;
 
 		if (!exists(paths[i])) {
-			unit_note("%s absent: skipped", paths[i]);
+			unit_skip("%s absent", paths[i]);
 			continue;
 		}
 		ef = open_or_fail(paths[i]);
 		if (!ef)
 			continue;
 		if (!check_plt_against_objdump(ef, paths[i], "malloc", &stub))
-			unit_note("objdump shows no PLT stubs in %s", paths[i]);
+			unit_skip("objdump shows no PLT stubs in %s", paths[i]);
 		else
 			CHECKF(stub != 0, "%s: no <malloc@plt>", paths[i]);
 		elf_file_close(ef);
@@ -371,7 +371,7 @@ TEST(elf_plt_got_stub)
 	int found = 0;
 
 	if (!exists(PYENV_LIB))
-		return;
+		return unit_skip("%s absent", PYENV_LIB);
 	ef = open_or_fail(PYENV_LIB);
 	p = popen("objdump -d -j .plt.got '" PYENV_LIB "' 2>/dev/null", "r");
 	while (ef && p && fgets(line, sizeof(line), p)) {
@@ -409,7 +409,7 @@ static int generic_alloc_calls_malloc(const char *path)
 TEST(code_calls_pyenv_libpython)
 {
 	if (!exists(PYENV_LIB)) {
-		unit_note("%s absent: skipped", PYENV_LIB);
+		unit_skip("%s absent", PYENV_LIB);
 		return;
 	}
 	CHECK_EQ_INT(generic_alloc_calls_malloc(PYENV_LIB), 1);
@@ -418,7 +418,7 @@ TEST(code_calls_pyenv_libpython)
 TEST(code_calls_python311_lto)
 {
 	if (!exists(PY311)) {
-		unit_note("%s absent: skipped", PY311);
+		unit_skip("%s absent", PY311);
 		return;
 	}
 	CHECK_EQ_INT(generic_alloc_calls_malloc(PY311), 0);
@@ -427,7 +427,7 @@ TEST(code_calls_python311_lto)
 TEST(code_calls_python311d)
 {
 	if (!exists(PY311D)) {
-		unit_note("%s absent: skipped", PY311D);
+		unit_skip("%s absent", PY311D);
 		return;
 	}
 	CHECK_EQ_INT(generic_alloc_calls_malloc(PY311D), 1);
@@ -547,11 +547,11 @@ TEST(elf_python311_debug_file_by_build_id)
 
 	ef = elf_file_open(PY311, err, sizeof(err));
 	if (!ef)
-		return unit_note("%s absent: skipped", PY311);
+		return unit_skip("%s absent", PY311);
 	snprintf(want, sizeof(want), "/usr/lib/debug/.build-id/%.2s/%s.debug",
 		 elf_file_build_id(ef), elf_file_build_id(ef) + 2);
 	if (!exists(want)) {
-		unit_note("no %s (python3.11-dbg not installed): skipped", want);
+		unit_skip("no %s (python3.11-dbg not installed)", want);
 		elf_file_close(ef);
 		return;
 	}

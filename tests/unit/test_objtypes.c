@@ -61,10 +61,12 @@ static bool py_start(struct pyproc *p, const char *python, const char *many_path
 		dup2(from[1], 1);
 		close(to[1]);
 		close(from[0]);
+		/* isolated: no site-packages .pth code, no PYTHON* variables */
 		if (many_path)
-			execl(python, python, TARGET_PY, many_path, many, (char *)NULL);
+			execl(python, python, "-I", "-S", TARGET_PY, many_path, many,
+			      (char *)NULL);
 		else
-			execl(python, python, TARGET_PY, (char *)NULL);
+			execl(python, python, "-I", "-S", TARGET_PY, (char *)NULL);
 		_exit(127);
 	}
 	close(to[0]);
@@ -265,7 +267,7 @@ static bool present(const char *python)
 {
 	if (access(python, X_OK) == 0)
 		return true;
-	unit_note("%s not installed: skipped", python);
+	unit_skip("%s not installed", python);
 	return false;
 }
 

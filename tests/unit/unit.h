@@ -12,7 +12,10 @@
  * TEST() registers the function from a constructor; test_main.c runs every
  * registered test (each in a child process, so a crash fails one test, not
  * the run), prints one line per failed check and ends with
- * "N passed, M failed" (counting tests).
+ * "N passed, M failed, K skipped" (counting tests). A test that could not
+ * check all it means to (an interpreter or tool missing) calls unit_skip():
+ * it is counted as skipped, never as passed, and with CI set in the
+ * environment any skip makes the run fail.
  */
 #ifndef UNIT_H
 #define UNIT_H
@@ -29,6 +32,12 @@ void unit_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* A note printed under the running test (skips and the like). */
 void unit_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * The running test cannot check everything (something it needs is
+ * missing): say why. It is counted as skipped unless a check failed; the
+ * test itself returns (or goes on with what it can still check).
+ */
+void unit_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Failed checks so far in the running test. */
 int unit_failures(void);
 

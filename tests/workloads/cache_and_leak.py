@@ -9,9 +9,9 @@ import os
 import sys
 import harness
 
-CACHE_MAX = 3000
-PER_STEP_CACHE = 1500
-PER_STEP_LEAK = 2000
+CACHE_MAX = 1500
+PER_STEP_CACHE = 750
+PER_STEP_LEAK = 1000
 
 
 class Connection:
@@ -44,12 +44,17 @@ def main():
         if line.strip() != "step":
             break
         fill_cache(k)
+        before = sys.getsizeof(leaked)
         leak(k)
         k += 1
+        # what the leak line kept in this step: the objects, and the growth
+        # of the list's item array (reallocated on the same line)
+        step_bytes = PER_STEP_LEAK * sys.getsizeof(leaked[0]) + sys.getsizeof(leaked) - before
         print("DONE", k, json.dumps({
             "leak": harness.site("leak", __file__),
             "cache": harness.site("cache", __file__),
-            "leak_step_bytes": PER_STEP_LEAK * sys.getsizeof(leaked[0]),
+            "leak_step_bytes": step_bytes,
+            "leak_bytes": len(leaked) * sys.getsizeof(leaked[0]) + sys.getsizeof(leaked),
             "cache_entries": len(cache),
         }), flush=True)
 

@@ -1,4 +1,5 @@
 """(e) Churn only: everything allocated is freed again."""
+import sys
 import harness
 
 N_CHURN = 50000
@@ -29,6 +30,9 @@ def scenario():
         "leaked_bytes": 0,
         "leaked_count": 0,
         "churn": [harness.site("churn", __file__), harness.site("churn2", __file__)],
+        # Messages made at each churn line, and the size of one
+        "churn_objects": [N_CHURN, N_CHURN],
+        "object_bytes": sys.getsizeof(Message()),
     }
 
 

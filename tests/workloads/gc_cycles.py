@@ -1,7 +1,9 @@
 """Handler <-> runner pairs that only the cyclic GC frees, plus plain churn.
 
 With `weak` on the command line the back-reference is a weakref.proxy: no
-cycle, so reference counting frees everything.
+cycle, so reference counting frees everything; a smaller number of
+handlers that refer to themselves then makes the only cycles, so the
+cycles table is known not to be empty.
 """
 import gc
 import sys
@@ -9,6 +11,7 @@ import weakref
 import harness
 
 N_PAIRS = 10000
+N_CONTROL = 2000
 WEAK = "weak" in sys.argv[1:]
 
 
@@ -30,6 +33,12 @@ def serve(n):
         wire(Handler(), Runner())  # cycle
 
 
+def control(n):
+    for _ in range(n):
+        h = Handler()  # control
+        h.runner = h
+
+
 def churn(n):
     for _ in range(n):
         r = Runner()  # churn
@@ -40,12 +49,16 @@ def scenario():
     before = gc.get_stats()
     serve(N_PAIRS)
     churn(N_PAIRS)
+    if WEAK:
+        control(N_CONTROL)
     gc.collect()
     after = gc.get_stats()
     return {
         "cycle": harness.site("cycle", __file__),
         "churn": harness.site("churn", __file__),
+        "control": harness.site("control", __file__),
         "objects": 2 * N_PAIRS,
+        "control_objects": N_CONTROL if WEAK else 0,
         "gc": [{"collections": a["collections"] - b["collections"],
                 "collected": a["collected"] - b["collected"]
                 + a["uncollectable"] - b["uncollectable"]}

@@ -1,8 +1,9 @@
-"""(c) A leak 45 frames below the entry point, churn at the same depth."""
+"""(c) A leak 45 frames below the entry point (or as many as the first
+argument says), churn at the same depth."""
 import sys
 import harness
 
-DEPTH = 45
+DEPTH = int(sys.argv[1]) if len(sys.argv) > 1 else 45
 N_LEAK = 10000
 N_CHURN = 25000
 

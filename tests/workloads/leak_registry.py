@@ -46,6 +46,7 @@ def scenario():
         "leaked_bytes": N_LEAK * sys.getsizeof(registry[0]),
         "leaked_count": N_LEAK,
         "churn": [harness.site("churn", __file__)],
+        "churn_count": N_CHURN,
     }
 
 

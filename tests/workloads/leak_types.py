@@ -20,7 +20,9 @@ def scenario():
         registry.append(Connection(i))  # connections
     for i in range(N_DICT):
         settings.append({"id": i, "name": "x"})  # dicts
-    return {"Connection": N_CONN, "dict": N_DICT}
+    return {"Connection": N_CONN, "dict": N_DICT,
+            "sites": {"Connection": harness.site("connections", __file__),
+                      "dict": harness.site("dicts", __file__)}}
 
 
 if __name__ == "__main__":

@@ -393,9 +393,6 @@ def test_live_status_only_on_a_terminal(bpf_ok):
         p.wait()
 
 
-@pytest.mark.xfail(strict=True, reason="tool bug: --json 'counters' has only the BPF counters; "
-                   "the text report's frames unsymbolized, code objects found replaced, idle "
-                   "stacks recycled and native callers without a symbol are missing (report.c)")
 def test_json_counters_are_the_text_counters(bpf_ok):
     """Both forms of a report list the same counters."""
     p = subprocess.Popen([BUILDS["debian"][0], "-c", "import sys; sys.stdin.read()"],

@@ -150,6 +150,16 @@ void out_json(struct session *s, const struct report_opts *o,
 		json_str(out, counter_names[i]);
 		fprintf(out, ":%" PRIu64, snap->counters[MAX_HOOKS + i]);
 	}
+	{
+		struct named_count uc[USER_COUNTERS];
+		size_t n = snapshot_user_counters(s, snap, uc);
+
+		for (size_t i = 0; i < n; i++) {
+			fprintf(out, ",");
+			json_str(out, uc[i].name);
+			fprintf(out, ":%" PRIu64, uc[i].value);
+		}
+	}
 	fprintf(out, "},\"startup\":{\"bytes\":%" PRId64 ",\"blocks\":%" PRId64 ",\"sites\":%zu"
 		",\"top_module\":", snap->startup.bytes, snap->startup.blocks, snap->startup.sites);
 	json_str(out, snap->startup.top_module);

@@ -453,22 +453,15 @@ void out_text(struct session *s, const struct report_opts *o,
 	for (int i = 0; i < CNT__MAX; i++)
 		fprintf(out, "  %14s  %s\n", thousands(snap->counters[MAX_HOOKS + i], b1, sizeof(b1)),
 			counter_names[i]);
-	fprintf(out, "  %14s  frames unsymbolized ([unknown])\n",
-		thousands(s->sym->frames_unknown, b1, sizeof(b1)));
-	fprintf(out, "  %14s  code objects found replaced at a known address (re-read)\n",
-		thousands(s->sym->code_reused, b1, sizeof(b1)));
-	fprintf(out, "  %14s  idle stacks recycled from a nearly full stack map (totals kept)\n",
-		thousands(s->stacks_recycled, b1, sizeof(b1)));
-	fprintf(out, "  %14s  native callers without a symbol\n",
-		thousands(s->sym->native.unknown, b1, sizeof(b1)));
-	if (snap->live_checked) {
-		fprintf(out, "  %14s  blocks found freed in the target without our seeing it (not counted)\n",
-			thousands(snap->live.dead, b1, sizeof(b1)));
-		fprintf(out, "  %14s  blocks whose allocator could not say if they are free (counted)\n",
-			thousands(snap->live.unknown, b1, sizeof(b1)));
-	} else {
-		fprintf(out, "  %14s  blocks checked against the target's allocator (could not read it)\n",
-			"0");
+	{
+		struct named_count uc[USER_COUNTERS];
+		size_t n = snapshot_user_counters(s, snap, uc);
+
+		for (size_t i = 0; i < n; i++)
+			fprintf(out, "  %14s  %s\n", thousands(uc[i].value, b1, sizeof(b1)),
+				uc[i].name);
 	}
+	if (!snap->live_checked)
+		fprintf(out, "  (liveness not checked: the target's memory could not be read)\n");
 	write_coverage(s, snap, out);
 }

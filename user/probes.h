@@ -43,7 +43,7 @@ struct probe_plan {
 	struct hook hooks[MAX_HOOKS];
 	int n;
 	enum gc_source gc;
-	char gc_why[PATH_MAX + 200];	/* the source, or why there is none */
+	char gc_why[PATH_MAX + 320];	/* the source, or why there is none */
 	uint64_t gc_collect_offset;
 	bool gc_generation_arg0;	/* the collector is a clone taking generation first */
 	struct bpf_link *gc_links[2];

@@ -507,3 +507,26 @@ void snapshot_free(struct snapshot *snap)
 	free(snap->types);
 	u64map_free(&snap->by_id);
 }
+
+size_t snapshot_user_counters(const struct session *s, const struct snapshot *snap,
+			      struct named_count *out)
+{
+	size_t n = 0;
+
+	out[n++] = (struct named_count){ "frames unsymbolized ([unknown])",
+					 s->sym->frames_unknown };
+	out[n++] = (struct named_count){
+		"code objects found replaced at a known address (re-read)", s->sym->code_reused };
+	out[n++] = (struct named_count){
+		"idle stacks recycled from a nearly full stack map (totals kept)",
+		s->stacks_recycled };
+	out[n++] = (struct named_count){ "native callers without a symbol",
+					 s->sym->native.unknown };
+	out[n++] = (struct named_count){
+		"blocks found freed in the target without our seeing it (not counted)",
+		snap->live.dead };
+	out[n++] = (struct named_count){
+		"blocks whose allocator could not say if they are free (counted)",
+		snap->live.unknown };
+	return n;
+}

@@ -95,6 +95,18 @@ struct blocks {
 	size_t n, cap;
 };
 
+/* A counter kept in user space, named as the reports say it. */
+struct named_count {
+	const char *name;
+	uint64_t value;
+};
+
+#define USER_COUNTERS	6
+
+/* The user-space counters, in report order; returns how many (<= USER_COUNTERS). */
+size_t snapshot_user_counters(const struct session *s, const struct snapshot *snap,
+			      struct named_count *out);
+
 /* What each counter of the BPF side counts, as the reports say it. */
 extern const char *const counter_names[CNT__MAX];
 

@@ -6,7 +6,7 @@
  * the window's growth made in its second half (README "Leak suspects").
  */
 #include <math.h>
-#include "report.h"
+#include "history.h"
 #include "unit.h"
 
 #define CHECK_NEAR(a, b)						\

@@ -43,7 +43,7 @@ DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	    python3-werkzeug golang-go chromium libxml2-utils
 DEPS_STAMP := $(OUT)/.deps
 
-.PHONY: all deps test unit integration demo floor bench clean
+.PHONY: all deps test unit integration demo floor bench vmtest clean
 
 all: $(BIN)
 
@@ -121,6 +121,23 @@ demo: $(DEPS_STAMP)
 BENCH_ARGS ?=
 bench: $(BIN) floor
 	/usr/bin/python3 bench/run.py $(BENCH_ARGS)
+
+# The core integration tests on Debian 12's own kernel (6.1), booted in
+# QEMU on the host's / shared read-only (tests/vm/run.sh); the kernel
+# package and the initramfs live in build/vm/. Its own packages, installed
+# by the same `deps` rule. Exit code: pytest's in the guest.
+VM_PKGS := qemu-system-x86 busybox-static kmod cpio
+VM_DEPS_STAMP := $(OUT)/.vmdeps
+VMTEST_K ?=
+
+ifneq ($(DEPS_STAMP),$(VM_DEPS_STAMP))
+$(VM_DEPS_STAMP):
+	@$(MAKE) --no-print-directory DEB_PKGS='$(VM_PKGS)' DEPS_STAMP=$@ $@
+endif
+
+vmtest: $(DEPS_STAMP) $(VM_DEPS_STAMP)
+	$(MAKE) $(BIN)
+	VMTEST_K='$(VMTEST_K)' tests/vm/run.sh
 
 clean:
 	rm -rf $(OUT) $(BIN)

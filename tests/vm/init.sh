@@ -10,6 +10,11 @@
 
 OUT=/run/vmout		# build/vm/out of the host, read-write
 
+# a line for the host log, stamped with the guest's uptime
+note() {
+	echo "vmtest guest [$(cut -d' ' -f1 /proc/uptime) s]: $*"
+}
+
 stage2() {
 	set -u
 	. $OUT/params
@@ -19,22 +24,34 @@ stage2() {
 	mount -t debugfs debugfs /sys/kernel/debug
 	mount -t bpf bpf /sys/fs/bpf
 	uname -r > $OUT/uname
-	echo "vmtest guest: kernel $(uname -r) ($(uname -v)), $(nproc) CPUs"
+	note "kernel $(uname -r) ($(uname -v)), $(nproc) CPUs"
 	work=/tmp/pyleakbpf
 	mkdir -p "$work"
 	cp -a "$VM_REPO/pyleakbpf" "$work/"
 	(cd "$VM_REPO" && tar --exclude=output --exclude=__pycache__ -cf - tests) |
 		(cd "$work" && tar -xf -)
 	cd "$work" || exit 1
-	echo "vmtest guest: pytest -k '$VM_K'"
+	note "tests and binary copied to $work"
 	start=$(date +%s)
+	if [ -n "$VM_CMD" ]; then
+		note "running: $VM_CMD"
+		{
+			sh -c "$VM_CMD" 2>&1
+			echo $? > /tmp/pytest.rc
+		} | tee $OUT/cmd.log
+		rc=$(cat /tmp/pytest.rc)
+		note "command exit code $rc in $(( $(date +%s) - start )) s"
+		echo "$rc" > $OUT/rc
+		return
+	fi
+	note "pytest -k '$VM_K'"
 	{
 		/usr/bin/python3 -m pytest -p no:cacheprovider -ra -v -k "$VM_K" \
 			tests/test_leaks.py tests/test_gc.py 2>&1
 		echo $? > /tmp/pytest.rc
 	} | tee $OUT/pytest.log
 	rc=$(cat /tmp/pytest.rc)
-	echo "vmtest guest: pytest exit code $rc in $(( $(date +%s) - start )) s"
+	note "pytest exit code $rc in $(( $(date +%s) - start )) s"
 	cp -a tests/output $OUT/ 2>/dev/null
 	echo "$rc" > $OUT/rc
 }
@@ -46,7 +63,7 @@ stage1() {
 	mount -t sysfs sysfs /sys
 	mount -t devtmpfs dev /dev
 	modprobe -a virtio_pci 9pnet_virtio 9p || echo "vmtest init: modprobe failed"
-	if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /newroot; then
+	if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose,ro hostroot /newroot; then
 		echo "vmtest init: cannot mount the host's /"
 		poweroff -f
 	fi
@@ -57,7 +74,7 @@ stage1() {
 	mount -t tmpfs tmpfs /newroot/run
 	mount -t tmpfs tmpfs /newroot/dev/shm 2>/dev/null
 	mkdir -p /newroot$OUT
-	if ! mount -t 9p -o trans=virtio,version=9p2000.L,rw vmout /newroot$OUT; then
+	if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,rw vmout /newroot$OUT; then
 		echo "vmtest init: cannot mount build/vm/out"
 		poweroff -f
 	fi

@@ -44,10 +44,10 @@ stage2() {
 		echo "$rc" > $OUT/rc
 		return
 	fi
-	note "pytest -k '$VM_K'"
+	note "pytest -k '$VM_K' $VM_FILES"
 	{
 		/usr/bin/python3 -m pytest -p no:cacheprovider -ra -v -k "$VM_K" \
-			tests/test_leaks.py tests/test_gc.py 2>&1
+			$VM_FILES 2>&1
 		echo $? > /tmp/pytest.rc
 	} | tee $OUT/pytest.log
 	rc=$(cat /tmp/pytest.rc)

@@ -8,7 +8,8 @@
 # The exit code is the guest's pytest exit code; a guest that never reports
 # one (hung, crashed, timed out) fails the run.
 #
-# Environment: VMTEST_K (pytest -k expression), VMTEST_TIMEOUT (seconds for
+# Environment: VMTEST_K (pytest -k expression), VMTEST_FILES (test files,
+# default tests/test_leaks.py tests/test_gc.py), VMTEST_TIMEOUT (seconds for
 # the whole boot, default 900), VMTEST_ACCEL (kvm or tcg; default: kvm only
 # when the CPU has vmx/svm and /dev/kvm opens), VMTEST_KERNEL (a package
 # name, default: the newest linux-image-6.1.0-NN-amd64-unsigned apt knows),
@@ -21,6 +22,7 @@ VM=$REPO/build/vm
 OUTDIR=$VM/out
 K=${VMTEST_K:-}
 [ -n "$K" ] || K='debian and (a_registry or c_deep or cycle_site_ranked_first)'
+FILES=${VMTEST_FILES:-tests/test_leaks.py tests/test_gc.py}
 TIMEOUT=${VMTEST_TIMEOUT:-900}
 MODS="virtio_pci 9pnet_virtio 9p"
 
@@ -104,8 +106,7 @@ accel=${VMTEST_ACCEL:-}
 if [ -z "$accel" ]; then
 	accel=tcg
 	if grep -qw -e vmx -e svm /proc/cpuinfo &&
-	   { exec 3<>/dev/kvm; } 2>/dev/null; then
-		exec 3>&-
+	   [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 		accel=kvm
 	fi
 fi
@@ -123,6 +124,7 @@ mkdir -p "$OUTDIR"
 {
 	echo "VM_REPO='$REPO'"
 	echo "VM_K='$(echo "$K" | sed "s/'/'\\\\''/g")'"
+	echo "VM_FILES='$FILES'"
 	echo "VM_CMD='$(echo "${VMTEST_CMD:-}" | sed "s/'/'\\\\''/g")'"
 } > "$OUTDIR/params"
 LOG=$VM/console.log

@@ -125,7 +125,8 @@ bench: $(BIN) floor
 # The core integration tests on Debian 12's own kernel (6.1), booted in
 # QEMU on the host's / shared read-only (tests/vm/run.sh); the kernel
 # package and the initramfs live in build/vm/. Its own packages, installed
-# by the same `deps` rule. Exit code: pytest's in the guest.
+# by the same `deps` rule. tests/vm/run.sh exits with the guest's pytest
+# exit code (make then fails); VMTEST_K, VMTEST_FILES: which tests.
 VM_PKGS := qemu-system-x86 busybox-static kmod cpio
 VM_DEPS_STAMP := $(OUT)/.vmdeps
 VMTEST_K ?=

@@ -260,7 +260,11 @@ static __always_inline void record_block(struct proc_info *p, __u32 tgid,
 		.size = size,
 		.hook = hook,
 	};
-	long err;
+	/*
+	 * int, not long: before Linux 6.4 the map helpers return an int,
+	 * so a 64-bit view of -EEXIST is 4294967279 and never compares equal.
+	 */
+	int err;
 
 	a.stack_id = capture_stack(p, tgid, tid, native_ip);
 	a.ts_ns = bpf_ktime_get_ns();

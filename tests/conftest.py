@@ -168,7 +168,7 @@ class Report:
     """The text report, parsed."""
 
     SITE = re.compile(r"^#(\d+) .* outstanding in ([\d,]+) blocks?.*\((\d+) bytes;")
-    INFO = re.compile(r"^  (growth|suspect|objects|estimate): (.*)$")
+    INFO = re.compile(r"^  (growth|suspect|objects|estimate|freed unseen): (.*)$")
     HOOK = re.compile(r"^  (\S+)\s+(alloc|realloc|free|shutdown)\s+([\d,]+)\s")
 
     def __init__(self, text):

@@ -134,7 +134,8 @@ def detached_then_interrupted(p, pid, site, out):
     assert p.returncode == 7 and gone(pid)
 
 
-# Runs pyleakbpf with the final report going into a FIFO nobody reads, so it
+# Runs pyleakbpf with the final report (folded: every stack, start-up's
+# included, far more than a pipe holds) going into a FIFO nobody reads, so it
 # blocks in the middle of that report while the command is paused at
 # Py_FinalizeEx; kills it there (SIGKILL), then, as the subreaper that
 # inherits the command, watches the command finish.
@@ -143,7 +144,7 @@ import ctypes, json, os, select, signal, subprocess, sys, time
 assert ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0    # PR_SET_CHILD_SUBREAPER
 tool, fifo, *cmd = sys.argv[1:]
 rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)       # opened, never read
-p = subprocess.Popen([tool, "-t", "100000", "-o", fifo, "--", *cmd],
+p = subprocess.Popen([tool, "--folded", "-o", fifo, "--", *cmd],
                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 deadline = time.monotonic() + 60
 ready = p.stdout.readline().decode()

@@ -80,3 +80,33 @@ def test_launch_ranks_the_program_not_its_imports(bpf_ok, tmp_path):
     for site in rep.sites:
         assert not any("<frozen importlib._bootstrap" in f for f in site["frames"]), site
         assert not any(f.startswith("[no Python frames]") for f in site["frames"]), site
+
+
+def test_site_objects_never_exceed_its_blocks(bpf_ok):
+    """On the demo service (LTO build: frees and reuses no hook sees), each
+    site's objects: counts add up to at most its block count."""
+    import subprocess
+    import time
+    from conftest import ROOT, TOOL, _read_line
+    app = subprocess.Popen(["/usr/bin/python3.11", str(ROOT / "demo" / "leaky_app.py")],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        line = _read_line(app.stdout, time.monotonic() + TIMEOUT, "demo serving")
+        assert line.startswith("serving"), line
+        r = subprocess.run([str(TOOL), "-p", str(app.pid), "-d", "3", "-t", "20"],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    finally:
+        app.kill()
+        app.wait()
+    save("demo-objects.txt", r.stdout + r.stderr)
+    assert r.returncode == 0, r.stderr
+    rep = Report(r.stdout)
+    checked = 0
+    for site in rep.sites:
+        objs = site["info"].get("objects")
+        if not objs:
+            continue
+        counts = [int(c.replace(",", "")) for c in re.findall(r" ([\d,]+) \(", objs)]
+        assert sum(counts) <= site["count"], f"{objs} in {site['count']} blocks\n{r.stdout}"
+        checked += 1
+    assert checked >= 3, r.stdout

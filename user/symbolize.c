@@ -202,10 +202,14 @@ static struct code_info *read_code(struct symbolizer *s, uint64_t addr)
 	if (!c->filename || !c->qualname)
 		goto bad;
 	if (lt && !mem_read(t->pid, lt + pv->bytes_size, &ltlen, 8) &&
-	    ltlen > 0 && ltlen < MAX_LINETABLE) {
-		c->linetable = malloc(ltlen);
-		if (c->linetable && !mem_read(t->pid, lt + pv->bytes_sval, c->linetable, ltlen))
+	    ltlen < MAX_LINETABLE) {
+		/* an empty table is a table: 3.8/3.9 code on one line has one */
+		c->linetable = malloc(ltlen ? ltlen : 1);
+		if (c->linetable &&
+		    (!ltlen || !mem_read(t->pid, lt + pv->bytes_sval, c->linetable, ltlen))) {
 			c->linetable_len = ltlen;
+			c->linetable_ok = true;
+		}
 	}
 	c->ok = 1;
 	return c;
@@ -258,7 +262,7 @@ static const struct code_info *code_info(struct symbolizer *s, uint64_t addr)
 static int frame_line(const struct pyversion *pv, const struct code_info *c,
 		      uint32_t instr)
 {
-	if (!c->linetable_len)
+	if (!c->linetable_ok)
 		return -1;
 	return linetable_frame_line(pv->linetable, pv->code_adaptive, c->linetable,
 				    c->linetable_len, c->firstlineno, instr);

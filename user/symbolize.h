@@ -3,6 +3,7 @@
 #define SYMBOLIZE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "native.h"
@@ -24,6 +25,7 @@ struct code_info {
 	int firstlineno;
 	uint8_t *linetable;
 	size_t linetable_len;
+	bool linetable_ok;		/* read, even if empty (3.8/3.9: one line) */
 };
 
 struct sym_frame {

@@ -297,6 +297,47 @@ static void check_batch(struct session *s, struct snapshot *snap, const struct a
 }
 
 /*
+ * The target runs while a report reads the maps: the records, read after
+ * the aggregates, include blocks allocated in between. The sites' totals
+ * are read again once the records are in, so a site never shows more
+ * blocks outstanding than it allocated.
+ */
+static void refresh_totals(struct session *s, struct snapshot *snap)
+{
+	struct site_stats *vals;
+	uint64_t *ids;
+	size_t n = snapshot_read_stats(s, &ids, &vals);
+
+	if (!ids || !vals)
+		goto out;
+	for (size_t i = 0; i < snap->n; i++)
+		snap->sites[i].total_bytes = snap->sites[i].total_count = 0;
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t idx = (uintptr_t)u64map_get(&snap->by_id, ids[i]);
+
+		if (!idx)
+			continue;	/* a stack new since the first read */
+		snap->sites[idx - 1].total_bytes += vals[i].total_bytes;
+		snap->sites[idx - 1].total_count += vals[i].total_count;
+	}
+	for (size_t i = 0; i < s->retired.cap; i++) {
+		const struct site_stats *st = s->retired.vals[i];
+		uintptr_t idx;
+
+		if (!s->retired.keys[i])
+			continue;
+		idx = (uintptr_t)u64map_get(&snap->by_id, s->retired.keys[i]);
+		if (idx) {
+			snap->sites[idx - 1].total_bytes += st->total_bytes;
+			snap->sites[idx - 1].total_count += st->total_count;
+		}
+	}
+out:
+	free(ids);
+	free(vals);
+}
+
+/*
  * Sites' oldest blocks; --older recounts; blocks kept for types/coverage.
  * Every record is first checked against the target's allocator: a block
  * it says is free was freed where no hook saw it (an inlined path, between
@@ -384,6 +425,7 @@ void snapshot_scan_blocks(struct session *s, const struct report_opts *o,
 	free(vals);
 	free(lb);
 	free(verdict);
+	refresh_totals(s, snap);
 }
 
 int snapshot_sites(struct session *s, const struct report_opts *o, struct snapshot *snap)

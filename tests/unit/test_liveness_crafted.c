@@ -263,7 +263,9 @@ TEST(liveness_crafted_chunks)
 		CHECK_EQ_INT(liveness_check(pid, &lp, &(struct live_block){ U(h) + 0x7010, 0x30,
 					    LB_MALLOC, 0 }, 1, v, &st), 0);
 		CHECK_EQ_INT(v[0], st.fastbins_known ? LV_LIVE : LV_UNKNOWN);
-		CHECK(st.fastbins_known);
+		/* under ASan the child's malloc is ASan's: glibc's arenas are idle */
+		if (!UNIT_ASAN)
+			CHECK(st.fastbins_known);
 		/* not glibc: nothing is checked, nothing is guessed */
 		lp.glibc = 0;
 		CHECK_EQ_INT(liveness_check(pid, &lp, &(struct live_block){ U(h) + 0x110, 0x4e0,

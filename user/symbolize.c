@@ -202,7 +202,7 @@ static struct code_info *read_code(struct symbolizer *s, uint64_t addr)
 	if (!c->filename || !c->qualname)
 		goto bad;
 	if (lt && !mem_read(t->pid, lt + pv->bytes_size, &ltlen, 8) &&
-	    ltlen < MAX_LINETABLE) {
+	    ltlen >= 0 && ltlen < MAX_LINETABLE) {
 		/* an empty table is a table: 3.8/3.9 code on one line has one */
 		c->linetable = malloc(ltlen ? ltlen : 1);
 		if (c->linetable &&
